@@ -1,0 +1,51 @@
+# Uptally: `make run` serves on SQLite; `make test` runs lint, types and every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# Local development only: `make run` binds to loopback with this admin token unless
+# you set your own. Never use it on a reachable address.
+UPTALLY_ADMIN_TOKEN ?= dev-admin-token
+export UPTALLY_ADMIN_TOKEN
+
+.PHONY: run test lint typecheck pytest bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Uptally needs Python 3.11 or newer; set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed  ## serve on SQLite (./uptally.db) at http://127.0.0.1:8000
+	@echo "Uptally on http://$(HOST):$(PORT)/docs  (admin token: $$UPTALLY_ADMIN_TOKEN)"
+	$(BIN)/uptally serve --host $(HOST) --port $(PORT) --sample
+
+lint: $(VENV)/.installed-test  ## ruff lint and format check
+	$(BIN)/ruff check app probes tests bench alembic/env.py
+	$(BIN)/ruff format --check app probes tests bench alembic/env.py
+
+typecheck: $(VENV)/.installed-test  ## mypy --strict on app/ and probes/
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test  ## the test suite, on SQLite and PostgreSQL
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest  ## everything CI runs
+
+bench: $(VENV)/.installed-test  ## benchmarks; results go to bench/results/
+	$(BIN)/python -m bench.run
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

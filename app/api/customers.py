@@ -1,0 +1,66 @@
+"""Customers: the hosting provider's clients, each with a time zone for its SLA months."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from app.api.deps import (
+    Admin,
+    PagingDep,
+    Reader,
+    SessionDep,
+    commit_or_conflict,
+    conflict,
+    load_customer,
+    validate_merged,
+)
+from app.models import Customer, Service
+from app.schemas.catalog import CustomerCreate, CustomerRead, CustomerUpdate
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerRead)
+async def create_customer(body: CustomerCreate, session: SessionDep, _: Admin) -> Customer:
+    customer = Customer(**body.model_dump(), created_at=datetime.now(UTC))
+    session.add(customer)
+    await commit_or_conflict(session, f"a customer with slug {body.slug!r} exists")
+    return customer
+
+
+@router.get("", response_model=list[CustomerRead])
+async def list_customers(session: SessionDep, who: Reader, page: PagingDep) -> list[Customer]:
+    query = select(Customer).order_by(Customer.id).limit(page.limit).offset(page.offset)
+    if who.customer_id is not None:
+        query = query.where(Customer.id == who.customer_id)
+    return list(await session.scalars(query))
+
+
+@router.get("/{customer_id}", response_model=CustomerRead)
+async def read_customer(customer_id: int, session: SessionDep, who: Reader) -> Customer:
+    return await load_customer(session, who, customer_id)
+
+
+@router.patch("/{customer_id}", response_model=CustomerRead)
+async def update_customer(
+    customer_id: int, body: CustomerUpdate, session: SessionDep, who: Admin
+) -> Customer:
+    customer = await load_customer(session, who, customer_id)
+    current = CustomerRead.model_validate(customer).model_dump(exclude={"id"})
+    merged = validate_merged(CustomerCreate, current, body.model_dump(exclude_unset=True))
+    for name, value in merged.model_dump().items():
+        setattr(customer, name, value)
+    await commit_or_conflict(session, f"a customer with slug {merged.slug!r} exists")
+    return customer
+
+
+@router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_customer(customer_id: int, session: SessionDep, who: Admin) -> None:
+    customer = await load_customer(session, who, customer_id)
+    if await session.scalar(select(Service.id).where(Service.customer_id == customer.id)):
+        raise conflict(f"customer {customer_id} still has services; delete them first")
+    await session.delete(customer)
+    await session.commit()

@@ -1,0 +1,76 @@
+"""SLA policies: the contracts services are measured against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from app.api.deps import (
+    Admin,
+    BillingReader,
+    PagingDep,
+    SessionDep,
+    conflict,
+    load_policy,
+    validate_merged,
+)
+from app.db import plain_decimal
+from app.models import Service, SlaPolicy
+from app.schemas.catalog import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
+
+router = APIRouter(prefix="/api/v1/sla-policies", tags=["sla-policies"])
+
+
+def _columns(body: SlaPolicyCreate) -> dict[str, Any]:
+    values = body.model_dump()
+    # Tiers are stored as decimal strings, sorted, so no float ever touches them.
+    values["credit_tiers"] = [
+        {key: str(plain_decimal(value)) for key, value in tier.items()}
+        for tier in sorted(values["credit_tiers"], key=lambda t: t["from_percent"])
+    ]
+    return values
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SlaPolicyRead)
+async def create_policy(body: SlaPolicyCreate, session: SessionDep, _: Admin) -> SlaPolicy:
+    policy = SlaPolicy(**_columns(body), created_at=datetime.now(UTC))
+    session.add(policy)
+    await session.commit()
+    return policy
+
+
+@router.get("", response_model=list[SlaPolicyRead])
+async def list_policies(session: SessionDep, _: BillingReader, page: PagingDep) -> list[SlaPolicy]:
+    query = select(SlaPolicy).order_by(SlaPolicy.id).limit(page.limit).offset(page.offset)
+    return list(await session.scalars(query))
+
+
+@router.get("/{policy_id}", response_model=SlaPolicyRead)
+async def read_policy(policy_id: int, session: SessionDep, _: BillingReader) -> SlaPolicy:
+    return await load_policy(session, policy_id)
+
+
+@router.patch("/{policy_id}", response_model=SlaPolicyRead)
+async def update_policy(
+    policy_id: int, body: SlaPolicyUpdate, session: SessionDep, _: Admin
+) -> SlaPolicy:
+    """Changes apply to every month not yet closed; closed statements never change."""
+    policy = await load_policy(session, policy_id)
+    current = SlaPolicyRead.model_validate(policy).model_dump(exclude={"id"})
+    merged = validate_merged(SlaPolicyCreate, current, body.model_dump(exclude_unset=True))
+    for name, value in _columns(merged).items():
+        setattr(policy, name, value)
+    await session.commit()
+    return policy
+
+
+@router.delete("/{policy_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_policy(policy_id: int, session: SessionDep, _: Admin) -> None:
+    policy = await load_policy(session, policy_id)
+    if await session.scalar(select(Service.id).where(Service.policy_id == policy.id)):
+        raise conflict(f"SLA policy {policy_id} is used by services; move them first")
+    await session.delete(policy)
+    await session.commit()

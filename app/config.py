@@ -1,0 +1,50 @@
+"""Settings, read from the environment (prefix ``UPTALLY_``) when the app is built.
+
+Nothing reads these at import time: ``Settings()`` is constructed by the CLI or the
+test suite and passed to ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPTALLY_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./uptally.db"
+    admin_token: SecretStr | None = None
+    location: str = "local"
+    allow_private_targets: bool = False
+    # CIDRs probes may reach even when private targets are refused, e.g. "10.20.0.0/16".
+    allowed_target_cidrs: list[str] = Field(default_factory=list)
+    # Set to false to run the API without probing (e.g. extra API processes).
+    scheduler_enabled: bool = True
+    # How often the background folder turns newly stored results into the timeline.
+    fold_interval_seconds: float = 2.0
+    log_level: str = "info"
+    # The address customers reach this server at, for heartbeat URLs and links; by
+    # default the address each request came in on.
+    public_url: str | None = None
+
+    @field_validator("allowed_target_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Accept the plain URLs people paste and pick the async driver we ship.
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        return value

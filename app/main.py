@@ -1,0 +1,46 @@
+"""The application factory: ``create_app(settings)`` and the lifespan that owns the
+engine (and, when enabled, the scheduler and background folder)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from app import __version__
+from app.api import customers, health, maintenance, monitors, policies, services
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Uptally",
+        version=__version__,
+        description="Uptime monitoring and exact SLA accounting for hosting providers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    for module in (health, customers, policies, services, monitors, maintenance):
+        app.include_router(module.router)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A constraint caught what validation did not (e.g. a concurrent insert):
+        # the transaction was rolled back, so nothing was stored.
+        return JSONResponse({"detail": "conflicts with stored data"}, status_code=409)
+
+    return app

@@ -1,0 +1,374 @@
+"""Request and response models for the catalog resources."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from app.schemas.common import (
+    LOCATION_RE,
+    Currency,
+    DecimalStr,
+    Instant,
+    Money,
+    MoneyStr,
+    Name,
+    Percent,
+    ReadModel,
+    Slug,
+    Strict,
+    Timezone,
+    UTCTime,
+)
+from app.sla.policy import CreditTier, tier_problems
+from probes.targets import TargetError, parse_host_port, validate_host, validate_http_url
+
+# ---------------------------------------------------------------- customers
+
+
+class CustomerCreate(Strict):
+    slug: Slug
+    name: Name
+    timezone: Timezone = "UTC"
+
+
+class CustomerUpdate(Strict):
+    slug: Slug | None = None
+    name: Name | None = None
+    timezone: Timezone | None = None
+
+
+class CustomerRead(ReadModel):
+    id: int
+    slug: str
+    name: str
+    timezone: str
+
+
+# ---------------------------------------------------------------- SLA policies
+
+
+class CreditTierIn(Strict):
+    from_percent: Percent
+    to_percent: Percent
+    credit_percent: Percent
+
+
+class CreditTierOut(ReadModel):
+    from_percent: DecimalStr
+    to_percent: DecimalStr
+    credit_percent: DecimalStr
+
+
+class SlaPolicyCreate(Strict):
+    name: Name
+    target_percent: Percent = Field(gt=0)
+    credit_tiers: list[CreditTierIn] = Field(default_factory=list, max_length=50)
+    credit_formula: Literal["tiered", "hourly", "per_started_hour_beyond_allowance"] = "tiered"
+    hourly_multiplier: Decimal = Field(default=Decimal(1), ge=0, le=1000, allow_inf_nan=False)
+    percent_per_hour: Percent = Decimal(0)
+    credit_cap_percent: Percent = Decimal(100)
+    min_credit_amount: Money = Decimal(0)
+    prorate_fee: bool = True
+    min_downtime_seconds: int = Field(default=60, ge=0, le=86_400)
+    maintenance_notice_seconds: int = Field(default=86_400, ge=0, le=90 * 86_400)
+    maintenance_policy: Literal["not_downtime", "exclude_from_denominator"] = "not_downtime"
+    no_data_policy: Literal["up", "excluded", "down"] = "up"
+    existence_policy: Literal["existence_window", "assume_up"] = "existence_window"
+
+    @model_validator(mode="after")
+    def _tiers_cover_target(self) -> Self:
+        # Tiers are required for the tiered formula; when given for another formula
+        # they must still make sense, since a later PATCH may switch formulas.
+        if self.credit_formula == "tiered" or self.credit_tiers:
+            tiers = [CreditTier(**t.model_dump()) for t in self.credit_tiers]
+            problems = tier_problems(tiers, self.target_percent)
+            if problems:
+                raise ValueError("credit_tiers: " + "; ".join(problems))
+        return self
+
+
+class SlaPolicyUpdate(Strict):
+    """Every field optional; the merged policy is validated as a whole."""
+
+    name: Name | None = None
+    target_percent: Percent | None = None
+    credit_tiers: list[CreditTierIn] | None = None
+    credit_formula: Literal["tiered", "hourly", "per_started_hour_beyond_allowance"] | None = None
+    hourly_multiplier: Decimal | None = None
+    percent_per_hour: Percent | None = None
+    credit_cap_percent: Percent | None = None
+    min_credit_amount: Money | None = None
+    prorate_fee: bool | None = None
+    min_downtime_seconds: int | None = None
+    maintenance_notice_seconds: int | None = None
+    maintenance_policy: Literal["not_downtime", "exclude_from_denominator"] | None = None
+    no_data_policy: Literal["up", "excluded", "down"] | None = None
+    existence_policy: Literal["existence_window", "assume_up"] | None = None
+
+
+class SlaPolicyRead(ReadModel):
+    id: int
+    name: str
+    target_percent: DecimalStr
+    credit_tiers: list[CreditTierOut]
+    credit_formula: str
+    hourly_multiplier: DecimalStr
+    percent_per_hour: DecimalStr
+    credit_cap_percent: DecimalStr
+    min_credit_amount: MoneyStr
+    prorate_fee: bool
+    min_downtime_seconds: int
+    maintenance_notice_seconds: int
+    maintenance_policy: str
+    no_data_policy: str
+    existence_policy: str
+
+
+# ---------------------------------------------------------------- services
+
+
+class ServiceCreate(Strict):
+    customer_id: int
+    name: Name
+    slug: Slug
+    policy_id: int
+    monthly_fee: Money
+    currency: Currency = "USD"
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ServiceUpdate(Strict):
+    name: Name | None = None
+    slug: Slug | None = None
+    policy_id: int | None = None
+    monthly_fee: Money | None = None
+    currency: Currency | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+
+
+class ServiceRead(ReadModel):
+    id: int
+    customer_id: int
+    name: str
+    slug: str
+    policy_id: int
+    monthly_fee: MoneyStr
+    currency: str
+    starts_at: UTCTime
+    ends_at: UTCTime | None
+
+
+# ---------------------------------------------------------------- monitors
+
+MonitorKind = Literal["http", "tcp", "dns", "tls", "icmp", "heartbeat"]
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "CAA", "SRV", "PTR")
+
+# Which optional fields each kind understands; any other kind-specific field is an error.
+KIND_OPTIONS: dict[str, frozenset[str]] = {
+    "http": frozenset(
+        {
+            "method",
+            "headers",
+            "body",
+            "expected_status",
+            "keyword",
+            "keyword_absent",
+            "json_path",
+            "json_expected",
+            "degraded_latency_ms",
+            "follow_redirects",
+            "verify_tls",
+        }
+    ),
+    "tcp": frozenset({"send", "expect"}),
+    "dns": frozenset({"record_type", "expected_answers", "resolver"}),
+    "tls": frozenset({"warn_days", "min_days_left", "server_name"}),
+    "icmp": frozenset({"packet_count"}),
+    "heartbeat": frozenset({"grace_seconds"}),
+}
+ALL_OPTIONS = frozenset().union(*KIND_OPTIONS.values())
+
+
+class MonitorOptions(Strict):
+    """Kind-specific options; each applies only to the kinds in KIND_OPTIONS."""
+
+    # http
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] | None = None
+    headers: dict[str, str] | None = None
+    body: str | None = Field(default=None, max_length=65_536)
+    expected_status: list[int] | None = Field(default=None, min_length=1, max_length=100)
+    keyword: str | None = Field(default=None, min_length=1, max_length=1000)
+    keyword_absent: bool | None = None
+    json_path: str | None = Field(default=None, pattern=r"^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$")
+    json_expected: Any = None
+    degraded_latency_ms: int | None = Field(default=None, ge=1, le=600_000)
+    follow_redirects: bool | None = None
+    verify_tls: bool | None = None
+    # tcp
+    send: str | None = Field(default=None, max_length=4096)
+    expect: str | None = Field(default=None, max_length=4096)
+    # dns
+    record_type: Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "CAA", "SRV", "PTR"] | (
+        None
+    ) = None
+    expected_answers: list[str] | None = Field(default=None, max_length=100)
+    resolver: str | None = None
+    # tls
+    warn_days: int | None = Field(default=None, ge=0, le=365)
+    min_days_left: int | None = Field(default=None, ge=0, le=365)
+    server_name: str | None = None
+    # icmp
+    packet_count: int | None = Field(default=None, ge=1, le=10)
+    # heartbeat
+    grace_seconds: int | None = Field(default=None, ge=0, le=7 * 86_400)
+
+    @model_validator(mode="after")
+    def _option_values(self) -> Self:
+        if self.expected_status is not None:
+            bad = [code for code in self.expected_status if not 100 <= code <= 599]
+            if bad:
+                raise ValueError(f"expected_status: {bad} are not HTTP status codes (100-599)")
+        if self.resolver is not None:
+            try:
+                parse_host_port(self.resolver, default_port=53)
+            except TargetError as exc:
+                raise ValueError(f"resolver: {exc}") from None
+        if self.server_name is not None:
+            try:
+                validate_host(self.server_name)
+            except TargetError as exc:
+                raise ValueError(f"server_name: {exc}") from None
+        if self.json_expected is not None and self.json_path is None:
+            raise ValueError("json_expected needs json_path")
+        return self
+
+
+class MonitorCreate(MonitorOptions):
+    service_id: int
+    name: Name
+    kind: MonitorKind
+    target: str = Field(default="", max_length=2048)
+    interval_seconds: int = Field(default=60, ge=10, le=31 * 86_400)
+    timeout_seconds: int = Field(default=10, ge=1, le=120)
+    locations: list[str] = Field(default_factory=lambda: ["local"], min_length=1, max_length=20)
+    quorum: int = Field(default=1, ge=1)
+    failure_confirmations: int = Field(default=1, ge=1, le=20)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Self:
+        import re
+
+        for location in self.locations:
+            if not re.match(LOCATION_RE, location):
+                raise ValueError(
+                    f"locations: {location!r} is not a location name "
+                    "(lowercase letters, digits, '-', '_', '.')"
+                )
+        if len(set(self.locations)) != len(self.locations):
+            raise ValueError("locations: each location may be listed once")
+        if self.quorum > len(self.locations):
+            raise ValueError(
+                f"quorum: {self.quorum} is more than the {len(self.locations)} location(s) listed"
+            )
+        if self.kind != "heartbeat" and self.timeout_seconds > self.interval_seconds:
+            raise ValueError("timeout_seconds must not exceed interval_seconds")
+        given = {name for name in ALL_OPTIONS if getattr(self, name) is not None}
+        foreign = sorted(given - KIND_OPTIONS[self.kind])
+        if foreign:
+            raise ValueError(f"{', '.join(foreign)} do(es) not apply to {self.kind} monitors")
+        try:
+            self.target = _validated_target(self.kind, self.target)
+        except TargetError as exc:
+            raise ValueError(f"target: {exc}") from None
+        return self
+
+    def options(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in sorted(ALL_OPTIONS)
+            if getattr(self, name) is not None
+        }
+
+
+def _validated_target(kind: str, target: str) -> str:
+    match kind:
+        case "http":
+            return validate_http_url(target)
+        case "tcp":
+            parse_host_port(target)
+        case "tls":
+            parse_host_port(target, default_port=443)
+        case "dns" | "icmp":
+            validate_host(target.strip())
+        case "heartbeat":
+            return target  # passive: the target is only a label
+    return target.strip()
+
+
+class MonitorUpdate(Strict):
+    """Any field of MonitorCreate except service_id and kind; validated merged."""
+
+    model_config = Strict.model_config | {"extra": "allow"}
+
+
+class MonitorRead(ReadModel):
+    id: int
+    service_id: int
+    name: str
+    kind: str
+    target: str
+    interval_seconds: int
+    timeout_seconds: int
+    locations: list[str]
+    quorum: int
+    failure_confirmations: int
+    enabled: bool
+    options: dict[str, Any]
+    heartbeat_url: str | None = None
+
+
+# ---------------------------------------------------------------- maintenance windows
+
+
+class MaintenanceWindowCreate(Strict):
+    service_id: int
+    starts_at: Instant
+    ends_at: Instant
+    title: Name
+    announced_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class MaintenanceWindowUpdate(Strict):
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    title: Name | None = None
+
+
+class MaintenanceWindowRead(ReadModel):
+    id: int
+    service_id: int
+    title: str
+    starts_at: UTCTime
+    ends_at: UTCTime
+    announced_at: UTCTime
+    recorded_at: UTCTime
+    imported: bool

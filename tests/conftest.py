@@ -1,0 +1,200 @@
+"""Shared fixtures.
+
+Every database test runs twice: on a real SQLite file and on a real PostgreSQL, both
+brought to head by the Alembic migrations. Each test gets a clean database: a copy
+of a migrated SQLite file, or the migrated PostgreSQL database truncated afterwards.
+
+PostgreSQL is found at ``UPTALLY_TEST_POSTGRES_URL`` (default: the local server's
+``test`` database). If it does not answer, the PostgreSQL half fails loudly; set
+``UPTALLY_TEST_POSTGRES=skip`` to run the SQLite half alone on a laptop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.config import Settings
+from app.db import Base, make_engine
+from app.main import create_app
+from app.migrate import upgrade
+
+ADMIN_TOKEN = "test-admin-token"
+PG_SERVER_URL = os.environ.get(
+    "UPTALLY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+SKIP_PG = os.environ.get("UPTALLY_TEST_POSTGRES") == "skip"
+
+
+async def _admin_execute(server_url: str, statement: str) -> None:
+    engine = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def blocking(function: Any, *args: Any) -> Any:
+    """Run blocking setup (Alembic runs its own event loop) off the test's loop thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_async(coroutine_function: Any, *args: Any) -> Any:
+    return blocking(lambda: asyncio.run(coroutine_function(*args)))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    blocking(upgrade, f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    if SKIP_PG:
+        pytest.skip("UPTALLY_TEST_POSTGRES=skip")
+    name = f"uptally_test_{uuid.uuid4().hex[:10]}"
+    try:
+        run_async(_admin_execute, PG_SERVER_URL, f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_SERVER_URL} did not answer ({exc!r}); start it, point "
+            "UPTALLY_TEST_POSTGRES_URL at one, or set UPTALLY_TEST_POSTGRES=skip"
+        )
+    url = make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        blocking(upgrade, url)
+        yield url
+    finally:
+        run_async(_admin_execute, PG_SERVER_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def truncate_statement() -> str:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "uptally.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    try:
+        yield url
+    finally:
+        await _admin_execute(url, truncate_statement())
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(
+        database_url=db_url,
+        admin_token=ADMIN_TOKEN,
+        scheduler_enabled=False,
+        allow_private_targets=True,
+    )
+
+
+class Api:
+    """An async client bound to the app, with helpers that assert the status."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    def headers(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = ADMIN_TOKEN,
+        expect: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        response = await self.client.request(method, path, headers=self.headers(token), **kwargs)
+        if expect is not None:
+            assert response.status_code == expect, (response.status_code, response.text)
+        return response
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.call("POST", path, json=body, expect=201)
+        data: dict[str, Any] = response.json()
+        return data
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(application.router.lifespan_context(application))
+        yield application
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as client:
+        yield Api(client)
+
+
+TIERS = [
+    {"from_percent": "99.0", "to_percent": "99.9", "credit_percent": "10"},
+    {"from_percent": "95.0", "to_percent": "99.0", "credit_percent": "25"},
+    {"from_percent": "0", "to_percent": "95.0", "credit_percent": "50"},
+]
+
+
+@pytest.fixture
+async def catalog(api: Api) -> dict[str, dict[str, Any]]:
+    """One customer with a policy, a service and an HTTP monitor."""
+    customer = await api.create(
+        "/api/v1/customers", {"slug": "acme", "name": "Acme", "timezone": "Europe/Berlin"}
+    )
+    policy = await api.create(
+        "/api/v1/sla-policies",
+        {"name": "Standard", "target_percent": "99.9", "credit_tiers": TIERS},
+    )
+    service = await api.create(
+        "/api/v1/services",
+        {
+            "customer_id": customer["id"],
+            "name": "Web",
+            "slug": "web",
+            "policy_id": policy["id"],
+            "monthly_fee": "100.00",
+            "starts_at": "2025-01-01T00:00:00Z",
+        },
+    )
+    monitor = await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": service["id"],
+            "name": "home",
+            "kind": "http",
+            "target": "https://acme.example/",
+        },
+    )
+    return {"customer": customer, "policy": policy, "service": service, "monitor": monitor}

@@ -1,0 +1,49 @@
+"""The ``uptally`` command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cli import build_parser, main
+from app.migrate import upgrade
+from tests.conftest import blocking
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["--help"],
+        ["serve", "--help"],
+        ["db", "upgrade", "--help"],
+        ["keys", "create", "--help"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(argv)
+        assert exit_info.value.code == 0
+        assert "usage: uptally" in capsys.readouterr().out
+
+
+def test_bad_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["keys", "create", "--scope", "root"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_keys_create_prints_a_token_once(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("UPTALLY_DATABASE_URL", url)
+    blocking(upgrade, url)
+    assert main(["keys", "create", "--scope", "billing", "--name", "erp"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("upt_")
+    assert "shown only this once" in out.err
+    assert main(["keys", "create", "--scope", "customer", "--customer", "nobody"]) == 2
+    assert "no customer with slug 'nobody'" in capsys.readouterr().err
+
+
+def test_bad_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPTALLY_ALLOWED_TARGET_CIDRS", '["10.0.0.0/33"]')
+    with pytest.raises(SystemExit, match="UPTALLY_ALLOWED_TARGET_CIDRS"):
+        main(["db", "upgrade"])
