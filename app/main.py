@@ -3,6 +3,8 @@ engine (and, when enabled, the scheduler and background folder)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +13,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from app import __version__
-from app.api import customers, health, maintenance, monitors, policies, services
+from app.api import (
+    billing,
+    customers,
+    health,
+    maintenance,
+    monitors,
+    policies,
+    results,
+    services,
+)
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.monitoring.folding import run_folder
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -22,9 +34,15 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        folder = asyncio.create_task(
+            run_folder(app.state.sessions, settings.fold_interval_seconds), name="folder"
+        )
         try:
             yield
         finally:
+            folder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await folder
             await engine.dispose()
 
     app = FastAPI(
@@ -34,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (health, customers, policies, services, monitors, maintenance):
+    for module in (health, customers, policies, services, monitors, maintenance, results, billing):
         app.include_router(module.router)
 
     @app.exception_handler(IntegrityError)

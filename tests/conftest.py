@@ -132,9 +132,12 @@ class Api:
         *,
         token: str | None = ADMIN_TOKEN,
         expect: int | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        response = await self.client.request(method, path, headers=self.headers(token), **kwargs)
+        response = await self.client.request(
+            method, path, headers={**self.headers(token), **(headers or {})}, **kwargs
+        )
         if expect is not None:
             assert response.status_code == expect, (response.status_code, response.text)
         return response

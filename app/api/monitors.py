@@ -23,6 +23,7 @@ from app.api.deps import (
     validate_merged,
 )
 from app.models import Monitor, Service
+from app.monitoring.folding import refold_monitor
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
@@ -109,7 +110,11 @@ async def update_monitor(
     for name in _FIXED:
         if name in patch and patch[name] != getattr(monitor, name):
             raise HTTPException(422, f"{name} cannot be changed; create a new monitor")
+    confirmations = monitor.failure_confirmations
     _apply(monitor, validate_merged(MonitorCreate, _as_create(monitor), patch))
+    if monitor.failure_confirmations != confirmations:
+        # The fold depends on it: re-fold the whole history under the new setting.
+        await refold_monitor(session, monitor.id)
     await session.commit()
     await _notify(request, monitor.id)
     return monitor_read(monitor, request)

@@ -9,12 +9,24 @@ from app.models.catalog import (
     Service,
     SlaPolicy,
 )
+from app.models.timeline import (
+    CheckResult,
+    ClosedMonth,
+    FoldQueue,
+    LocationSegment,
+    Statement,
+)
 
 __all__ = [
     "ApiKey",
+    "CheckResult",
+    "ClosedMonth",
     "Customer",
+    "FoldQueue",
+    "LocationSegment",
     "MaintenanceWindow",
     "Monitor",
     "Service",
     "SlaPolicy",
+    "Statement",
 ]

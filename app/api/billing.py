@@ -1,0 +1,146 @@
+"""SLA figures for billing and customers: a service's month, every credit of a month,
+and closing a month into immutable statements."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from app.api.deps import BillingReader, Reader, SessionDep, load_service
+from app.models import Monitor, Service
+from app.monitoring.folding import fold_pending
+from app.reports import (
+    MonthNotOver,
+    ServiceMonth,
+    adjustment,
+    close_month,
+    compute_months,
+    existed_in,
+    figures_document,
+    services_query,
+    statements_for,
+    utc_text,
+)
+from app.schemas.sla import CloseResult, CreditItem, CreditsPage, SlaRead, credit_item
+from app.sla.calendar import Month, to_epoch
+
+router = APIRouter(prefix="/api/v1", tags=["billing"])
+
+
+def parse_month(month: str) -> Month:
+    try:
+        return Month.parse(month)
+    except ValueError as exc:
+        raise HTTPException(422, f"month: {exc}") from None
+
+
+async def _fold_for(request: Request, session: Any, service_ids: list[int] | None) -> None:
+    """Bring the stored timeline up to date for these services before reporting."""
+    monitor_ids = None
+    if service_ids is not None:
+        monitor_ids = list(
+            await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
+        )
+    await fold_pending(request.app.state.sessions, monitor_ids)
+
+
+@router.get("/services/{service_id}/sla", response_model=SlaRead)
+async def service_sla(
+    service_id: int,
+    request: Request,
+    session: SessionDep,
+    who: Reader,
+    month: str = Query(description="the customer's calendar month, YYYY-MM"),
+) -> dict[str, Any]:
+    """A service's figures for one month (open: as of now; closed: its statement)."""
+    period = parse_month(month)
+    await load_service(session, who, service_id)
+    await _fold_for(request, session, [service_id])
+    service = (await session.scalars(services_query().where(Service.id == service_id))).one()
+    now = datetime.now(UTC)
+    [current] = await compute_months(session, [service], period, now)
+    statement = (await statements_for(session, period, [service_id])).get(service_id)
+    if statement is None:
+        return {**figures_document(current), "status": "open", "as_of": utc_text(to_epoch(now))}
+    return {
+        **statement.content,
+        "status": "closed",
+        "as_of": utc_text(to_epoch(statement.closed_at)),
+        "statement_digest": statement.digest,
+        "adjustment": adjustment(statement.content, figures_document(current)),
+    }
+
+
+@router.get(
+    "/credits",
+    response_model=CreditsPage,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def credits(
+    request: Request,
+    session: SessionDep,
+    who: Reader,
+    month: str = Query(description="YYYY-MM"),
+    format: str | None = Query(default=None, pattern="^(json|csv)$"),
+) -> Any:
+    """Every service's credit for the month; ``Accept: text/csv`` or ``?format=csv``
+    for CSV. Closed months show their statements and any adjustment since."""
+    period = parse_month(month)
+    query = services_query().order_by(Service.customer_id, Service.id)
+    if who.customer_id is not None:
+        query = query.where(Service.customer_id == who.customer_id)
+    services = [s for s in (await session.scalars(query)).unique() if existed_in(s, period)]
+    ids = [s.id for s in services]
+    await _fold_for(request, session, ids if who.customer_id is not None else None)
+    current = await compute_months(session, services, period, datetime.now(UTC))
+    statements = await statements_for(session, period, ids)
+    items = [_credit_row(item, statements.get(item.service.id)) for item in current]
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        return Response(_csv(items), media_type="text/csv; charset=utf-8")
+    return CreditsPage(month=str(period), items=items)
+
+
+def _credit_row(item: ServiceMonth, statement: Any) -> CreditItem:
+    document = figures_document(item)
+    if statement is None:
+        return credit_item(document, "open", None)
+    change = adjustment(statement.content, document)
+    delta = str(change["credit_amount_delta"]) if change else None
+    return credit_item(statement.content, "closed", delta)
+
+
+def _csv(items: list[CreditItem]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CreditItem.model_fields), lineterminator="\n")
+    writer.writeheader()
+    for item in items:
+        writer.writerow(item.model_dump())
+    return out.getvalue()
+
+
+@router.post("/months/{month}/close", response_model=CloseResult)
+async def close(
+    request: Request,
+    session: SessionDep,
+    who: BillingReader,
+    month: str = Path(description="YYYY-MM"),
+) -> CloseResult:
+    """Freeze the month's statements. Closing twice is harmless; a month that has not
+    ended for every customer's time zone is refused (409)."""
+    period = parse_month(month)
+    await fold_pending(request.app.state.sessions)
+    try:
+        written, already = await close_month(session, period, datetime.now(UTC), who.label)
+    except MonthNotOver as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    await session.commit()
+    return CloseResult(month=str(period), statements_written=written, already_closed=already)

@@ -1,0 +1,104 @@
+"""The timeline: raw check results, the folded per-location segments, the queue of
+what still needs folding, and the immutable monthly statements.
+
+Instants here are integer epoch seconds (UTC), as the accounting code works in them:
+exact, compact, and compared without time-zone conversions on either database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime
+from app.models.catalog import Id
+
+
+class CheckResult(Base):
+    """One check of one monitor from one location. Stored once per instant."""
+
+    __tablename__ = "check_results"
+
+    monitor_id: Mapped[int] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    location: Mapped[str] = mapped_column(String(63), primary_key=True)
+    checked_at: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    received_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LocationSegment(Base):
+    """Fresh time at one location, up or failing (the fold's output). Time that no
+    segment covers had no data."""
+
+    __tablename__ = "location_segments"
+    __table_args__ = (
+        Index("ix_location_segments_monitor_location_start", "monitor_id", "location", "start"),
+        Index("ix_location_segments_monitor_end", "monitor_id", "end"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    location: Mapped[str] = mapped_column(String(63))
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int] = mapped_column(BigInteger)
+    failing: Mapped[bool] = mapped_column(Boolean)
+
+
+class FoldQueue(Base):
+    """Monitor locations with results not yet folded, from ``dirty_from`` on.
+
+    Ingestion only upserts here; a folder claims a row, re-folds, and deletes the row
+    only if ``version`` is unchanged (new results bump it), so nothing is missed.
+    """
+
+    __tablename__ = "fold_queue"
+
+    monitor_id: Mapped[int] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    location: Mapped[str] = mapped_column(String(63), primary_key=True)
+    dirty_from: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ClosedMonth(Base):
+    __tablename__ = "closed_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str] = mapped_column(String(100))
+
+
+class Statement(Base):
+    """A service's figures for a closed month: written once, never changed."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("service_id", "month", name="uq_statements_service_month"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="RESTRICT"), index=True
+    )
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # SHA-256 of the canonical JSON of `content`, so anyone can check it is unchanged.
+    digest: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())

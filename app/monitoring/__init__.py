@@ -1,0 +1,1 @@
+"""Glue between probes, storage and the accounting: ingest, fold, schedule, notify."""

@@ -1,0 +1,114 @@
+"""Request and response models for results ingestion and the billing figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import LOCATION_RE, Instant, Strict
+
+
+class ResultRow(Strict):
+    monitor_id: int
+    location: str = Field(pattern=LOCATION_RE)
+    checked_at: Instant = Field(description="kept to the whole second")
+    ok: bool
+    latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)
+    status_code: int | None = Field(default=None, ge=100, le=599)
+    error: str | None = Field(default=None, max_length=1000)
+    interval_seconds: int | None = Field(
+        default=None, ge=1, le=31 * 86_400, description="default: the monitor's interval"
+    )
+
+
+class ResultBatch(Strict):
+    results: list[ResultRow] = Field(min_length=1, max_length=10_000)
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+class DowntimePeriod(BaseModel):
+    start: str
+    end: str
+    seconds: int
+
+
+class Adjustment(BaseModel):
+    """What a closed month's figures would be now; the statement itself never changes."""
+
+    uptime_percent: str | None
+    downtime_seconds: int
+    excused_seconds: int
+    no_data_seconds: int
+    coverage_percent: str
+    breached: bool
+    needs_review: bool
+    credit_percent: str
+    credit_amount: str
+    downtime_periods: list[DowntimePeriod]
+    credit_amount_delta: str
+
+
+class SlaRead(BaseModel):
+    service_id: int
+    service_slug: str
+    customer_id: int
+    customer_slug: str
+    month: str
+    timezone: str
+    period_start: str
+    period_end: str
+    target_percent: str
+    uptime_percent: str | None = Field(description="truncated to 4 decimals; null if A = 0")
+    downtime_seconds: int
+    excused_seconds: int
+    no_data_seconds: int
+    coverage_percent: str
+    breached: bool
+    needs_review: bool
+    credit_percent: str
+    credit_amount: str
+    currency: str
+    downtime_periods: list[DowntimePeriod]
+    status: str = Field(description="open, or closed (frozen statement)")
+    as_of: str = Field(description="open: the time of computation; closed: when it closed")
+    statement_digest: str | None = None
+    adjustment: Adjustment | None = None
+
+
+class CreditItem(BaseModel):
+    customer_id: int
+    customer_slug: str
+    service_id: int
+    service_slug: str
+    uptime_percent: str | None
+    target_percent: str
+    breached: bool
+    needs_review: bool
+    credit_percent: str
+    credit_amount: str
+    currency: str
+    status: str
+    adjustment_credit_delta: str | None = None
+
+
+class CreditsPage(BaseModel):
+    month: str
+    items: list[CreditItem]
+
+
+class CloseResult(BaseModel):
+    month: str
+    statements_written: int
+    already_closed: bool
+
+
+def credit_item(document: dict[str, Any], status: str, delta: str | None) -> CreditItem:
+    return CreditItem(
+        **{k: document[k] for k in CreditItem.model_fields if k in document},
+        status=status,
+        adjustment_credit_delta=delta,
+    )
