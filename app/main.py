@@ -26,6 +26,7 @@ from app.api import (
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.monitoring.folding import run_folder
+from app.monitoring.ingest import MonitorDirectory
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.monitors = MonitorDirectory()
     for module in (health, customers, policies, services, monitors, maintenance, results, billing):
         app.include_router(module.router)
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from app.db import plain_decimal
 from app.models import (
@@ -90,28 +90,90 @@ def to_policy(model: SlaPolicy) -> Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What a report needs of a service, loaded in one Core query (no ORM objects:
+    a month's credits load thousands of these)."""
+
+    id: int
+    slug: str
+    customer_id: int
+    customer_slug: str
+    timezone: str
+    policy_id: int
+    monthly_fee: Decimal
+    currency: str
+    starts_at: int
+    ends_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceMonth:
-    service: Service
+    service: ServiceInfo
     month: Month
+    policy: Policy
     figures: MonthFigures
 
 
-def services_query() -> Any:
-    return select(Service).options(joinedload(Service.customer), joinedload(Service.policy))
+async def load_services(
+    session: AsyncSession,
+    *,
+    service_ids: Sequence[int] | None = None,
+    customer_id: int | None = None,
+) -> list[ServiceInfo]:
+    query = (
+        select(
+            Service.id,
+            Service.slug,
+            Service.customer_id,
+            Customer.slug,
+            Customer.timezone,
+            Service.policy_id,
+            Service.monthly_fee,
+            Service.currency,
+            Service.starts_at,
+            Service.ends_at,
+        )
+        .join(Customer, Customer.id == Service.customer_id)
+        .order_by(Service.customer_id, Service.id)
+    )
+    if service_ids is not None:
+        query = query.where(Service.id.in_(service_ids))
+    if customer_id is not None:
+        query = query.where(Service.customer_id == customer_id)
+    return [
+        ServiceInfo(
+            id=row[0],
+            slug=row[1],
+            customer_id=row[2],
+            customer_slug=row[3],
+            timezone=row[4],
+            policy_id=row[5],
+            monthly_fee=row[6],
+            currency=row[7],
+            starts_at=to_epoch(row[8]),
+            ends_at=to_epoch(row[9]) if row[9] is not None else None,
+        )
+        for row in await session.execute(query)
+    ]
 
 
 async def compute_months(
-    session: AsyncSession, services: Sequence[Service], month: Month, now: datetime
+    session: AsyncSession, services: Sequence[ServiceInfo], month: Month, now: datetime
 ) -> list[ServiceMonth]:
     """The month's figures for each service, from stored segments (fold first)."""
     if not services:
         return []
     ids = [s.id for s in services]
     every = len(ids) > 500  # past this, filter in Python rather than a huge IN list
+    policy_ids = {s.policy_id for s in services}
+    policies = {
+        p.id: to_policy(p)
+        for p in await session.scalars(select(SlaPolicy).where(SlaPolicy.id.in_(policy_ids)))
+    }
     plans = {}
     for service in services:
-        period = month_period(month, service.customer.timezone)
-        policy = to_policy(service.policy)
+        period = month_period(month, service.timezone)
+        policy = policies[service.policy_id]
         plans[service.id] = (period, policy, evaluation_window(period, policy))
     lo = min(window[0] for _, _, window in plans.values())
     hi = max(window[1] for _, _, window in plans.values())
@@ -141,9 +203,8 @@ async def compute_months(
     for monitor_id, service_id, quorum in await session.execute(monitor_query):
         monitors[service_id].append((monitor_id, quorum))
     segments: dict[int, dict[str, list[Segment]]] = defaultdict(lambda: defaultdict(list))
-    for monitor_id, location, start, end, failing in await session.execute(
-        segment_query.order_by(LocationSegment.start)
-    ):
+    # No ORDER BY: the quorum sweep and interval algebra do not need sorted input.
+    for monitor_id, location, start, end, failing in await session.execute(segment_query):
         segments[monitor_id][location].append(Segment(start, end, failing))
     windows: dict[int, list[Maintenance]] = defaultdict(list)
     for service_id, starts_at, ends_at, announced_at in await session.execute(window_query):
@@ -167,14 +228,14 @@ async def compute_months(
                 period=period,
                 policy=policy,
                 monthly_fee=service.monthly_fee,
-                starts_at=to_epoch(service.starts_at),
-                ends_at=to_epoch(service.ends_at) if service.ends_at else None,
+                starts_at=service.starts_at,
+                ends_at=service.ends_at,
                 states=states,
                 maintenance=windows[service.id],
                 now=at,
             )
         )
-        out.append(ServiceMonth(service, month, figures))
+        out.append(ServiceMonth(service, month, policy, figures))
     return out
 
 
@@ -184,6 +245,7 @@ def percent_text(value: Fraction) -> str:
     return str(plain_decimal(Decimal(truncate(value))))
 
 
+@lru_cache(maxsize=4096)
 def utc_text(instant: int) -> str:
     return from_epoch(instant).isoformat().replace("+00:00", "Z")
 
@@ -195,12 +257,12 @@ def figures_document(item: ServiceMonth) -> dict[str, Any]:
         "service_id": service.id,
         "service_slug": service.slug,
         "customer_id": service.customer_id,
-        "customer_slug": service.customer.slug,
+        "customer_slug": service.customer_slug,
         "month": str(item.month),
-        "timezone": service.customer.timezone,
+        "timezone": service.timezone,
         "period_start": utc_text(figures.period[0]),
         "period_end": utc_text(figures.period[1]),
-        "target_percent": str(service.policy.target_percent),
+        "target_percent": str(plain_decimal(item.policy.target_percent)),
         "uptime_percent": truncate(figures.uptime) if figures.uptime is not None else None,
         "downtime_seconds": figures.downtime_seconds,
         "excused_seconds": figures.excused_seconds,
@@ -215,6 +277,24 @@ def figures_document(item: ServiceMonth) -> dict[str, Any]:
             {"start": utc_text(s), "end": utc_text(e), "seconds": e - s}
             for s, e in figures.downtime_periods
         ],
+    }
+
+
+def credit_row(item: ServiceMonth) -> dict[str, Any]:
+    """The credit fields of ``figures_document``, without formatting the rest."""
+    service, figures = item.service, item.figures
+    return {
+        "customer_id": service.customer_id,
+        "customer_slug": service.customer_slug,
+        "service_id": service.id,
+        "service_slug": service.slug,
+        "uptime_percent": truncate(figures.uptime) if figures.uptime is not None else None,
+        "target_percent": str(plain_decimal(item.policy.target_percent)),
+        "breached": figures.breached,
+        "needs_review": figures.needs_review,
+        "credit_percent": percent_text(figures.credit_percent),
+        "credit_amount": str(figures.credit_amount),
+        "currency": service.currency,
     }
 
 
@@ -243,11 +323,9 @@ async def statements_for(
     return {s.service_id: s for s in await session.scalars(query)}
 
 
-def existed_in(service: Service, month: Month) -> bool:
-    start, end = month_period(month, service.customer.timezone)
-    begins = to_epoch(service.starts_at)
-    ends = to_epoch(service.ends_at) if service.ends_at else None
-    return begins < end and (ends is None or ends > start)
+def existed_in(service: ServiceInfo, month: Month) -> bool:
+    start, end = month_period(month, service.timezone)
+    return service.starts_at < end and (service.ends_at is None or service.ends_at > start)
 
 
 class MonthNotOver(ValueError):
@@ -271,7 +349,7 @@ async def close_month(
                 f"{month} has not ended yet for customer {customer.slug!r} "
                 f"({customer.timezone}); it ends at {utc_text(end)}"
             )
-    services = [s for s in await session.scalars(services_query()) if existed_in(s, month)]
+    services = [s for s in await load_services(session) if existed_in(s, month)]
     existing = await statements_for(session, month)
     missing = [s for s in services if s.id not in existing]
     for item in await compute_months(session, missing, month, now):

@@ -25,6 +25,7 @@ from app.api.deps import (
 from app.models import Monitor, Service
 from app.monitoring.folding import refold_monitor
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
+from app.sla.calendar import to_epoch
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
@@ -56,7 +57,9 @@ def _apply(monitor: Monitor, body: MonitorCreate) -> None:
 
 
 async def _notify(request: Request, monitor_id: int) -> None:
-    """Tell the in-process scheduler (if any) so jobs follow the change at once."""
+    """Forget the cached monitor and tell the in-process scheduler (if any), so
+    ingestion and jobs follow the change at once."""
+    request.app.state.monitors.forget(monitor_id)
     listener = getattr(request.app.state, "on_monitor_change", None)
     if listener is not None:
         await listener(monitor_id)
@@ -114,7 +117,7 @@ async def update_monitor(
     _apply(monitor, validate_merged(MonitorCreate, _as_create(monitor), patch))
     if monitor.failure_confirmations != confirmations:
         # The fold depends on it: re-fold the whole history under the new setting.
-        await refold_monitor(session, monitor.id)
+        await refold_monitor(session, monitor.id, to_epoch(datetime.now(UTC)))
     await session.commit()
     await _notify(request, monitor.id)
     return monitor_read(monitor, request)

@@ -12,7 +12,7 @@ from app.models.catalog import (
 from app.models.timeline import (
     CheckResult,
     ClosedMonth,
-    FoldQueue,
+    DirtyMarks,
     LocationSegment,
     Statement,
 )
@@ -22,7 +22,7 @@ __all__ = [
     "CheckResult",
     "ClosedMonth",
     "Customer",
-    "FoldQueue",
+    "DirtyMarks",
     "LocationSegment",
     "MaintenanceWindow",
     "Monitor",

@@ -1,4 +1,4 @@
-"""The timeline: raw check results, the folded per-location segments, the queue of
+"""The timeline: raw check results, the folded per-location segments, the log of
 what still needs folding, and the immutable monthly statements.
 
 Instants here are integer epoch seconds (UTC), as the accounting code works in them:
@@ -62,21 +62,21 @@ class LocationSegment(Base):
     failing: Mapped[bool] = mapped_column(Boolean)
 
 
-class FoldQueue(Base):
-    """Monitor locations with results not yet folded, from ``dirty_from`` on.
+class DirtyMarks(Base):
+    """An append-only log of what needs folding: one row per ingested batch, listing
+    each (monitor, location) it touched with its earliest result.
 
-    Ingestion only upserts here; a folder claims a row, re-folds, and deletes the row
-    only if ``version`` is unchanged (new results bump it), so nothing is missed.
+    One small row per batch keeps ingestion at the cost of the results' own upsert. The
+    folder consumes rows by id, so marks appended meanwhile are never lost; folding is
+    idempotent, so a mark folded twice does no harm.
     """
 
-    __tablename__ = "fold_queue"
+    __tablename__ = "dirty_marks"
 
-    monitor_id: Mapped[int] = mapped_column(
-        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
-    )
-    location: Mapped[str] = mapped_column(String(63), primary_key=True)
-    dirty_from: Mapped[int] = mapped_column(BigInteger)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # app.monitoring.marks.encode: [[location, from, [id | [first, last], ...]], ...]
+    marks: Mapped[list[list[Any]]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class ClosedMonth(Base):

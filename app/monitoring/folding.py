@@ -1,61 +1,98 @@
 """Folding stored results into stored segments (the timeline), incrementally.
 
-For each queued (monitor, location), re-fold from the last success before the
-earliest new result (``restart_point``): nothing before a success can change what
-follows it, so the segments before it stay as stored and everything after is
-replaced (``splice``). Results arriving in order cost a couple of rows each; a late
-result re-folds only back to the success before it.
+Ingestion appends to the ``dirty_marks`` log what each batch touched. The folder
+takes log rows in order, merges their marks per (monitor, location), re-folds each
+pair and deletes exactly the log rows it read, so marks appended meanwhile wait for
+the next pass. Folding a pair is idempotent: a report may fold the pairs it needs
+without consuming the log.
+
+Re-folding a pair starts at the last success before its earliest new result
+(``restart_point``): nothing before a success can change what follows it, so the
+segments before it stay as stored and everything after is replaced (``splice``).
+Results arriving in order cost a couple of rows each; a late one re-folds only back
+to the success before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import CheckResult, FoldQueue, LocationSegment, Monitor
+from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor
 from app.monitoring.ingest import mark_dirty
+from app.monitoring.marks import decode
 from app.sla.timeline import Observation, Segment, fold_location, splice
 
 log = logging.getLogger(__name__)
+
+LOG_ROWS_PER_PASS = 200
+
+Pair = tuple[int, str]
+
+
+def merge_marks(rows: Iterable[list[list[Any]]]) -> dict[Pair, int]:
+    """The earliest dirty instant of each (monitor, location) over many log rows."""
+    earliest: dict[Pair, int] = {}
+    for marks in rows:
+        for monitor_id, location, at in decode(marks):
+            key = (monitor_id, location)
+            if at < earliest.get(key, at + 1):
+                earliest[key] = at
+    return earliest
 
 
 async def fold_pending(
     sessions: async_sessionmaker[AsyncSession],
     monitor_ids: Collection[int] | None = None,
 ) -> int:
-    """Fold every queued pair (of the given monitors, or all); return how many."""
-    async with sessions() as session:
-        query = select(FoldQueue.monitor_id, FoldQueue.location)
-        if monitor_ids is not None:
-            query = query.where(FoldQueue.monitor_id.in_(monitor_ids))
-        pairs = (await session.execute(query.order_by(FoldQueue.monitor_id))).all()
-    folded = 0
-    for monitor_id, location in pairs:
+    """Fold what the log marks: all of it (consuming the log), or only the given
+    monitors' pairs (leaving the log for the folder). Returns the pairs folded."""
+    if monitor_ids is not None:
+        wanted = set(monitor_ids)
+        async with sessions() as session:
+            pending = merge_marks(await session.scalars(select(DirtyMarks.marks)))
+        pairs = {k: v for k, v in pending.items() if k[0] in wanted}
         async with sessions() as session, session.begin():
-            folded += await fold_pair(session, monitor_id, location)
-    return folded
+            for (monitor_id, location), dirty_from in sorted(pairs.items()):
+                await fold_pair(session, monitor_id, location, dirty_from)
+        return len(pairs)
+
+    folded = 0
+    while True:
+        async with sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(DirtyMarks.id, DirtyMarks.marks)
+                    .order_by(DirtyMarks.id)
+                    .limit(LOG_ROWS_PER_PASS)
+                    # Several processes on PostgreSQL each take different log rows.
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return folded
+            pairs = merge_marks(marks for _, marks in rows)
+            for (monitor_id, location), dirty_from in sorted(pairs.items()):
+                await fold_pair(session, monitor_id, location, dirty_from)
+            await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
+            folded += len(pairs)
 
 
-async def fold_pair(session: AsyncSession, monitor_id: int, location: str) -> int:
-    """Fold one queued pair inside the caller's transaction; 0 if another worker has it."""
-    entry = await session.scalar(
-        select(FoldQueue)
-        .where(FoldQueue.monitor_id == monitor_id, FoldQueue.location == location)
-        # Several API processes on PostgreSQL: each pair is folded by one at a time.
-        .with_for_update(skip_locked=True)
-    )
-    if entry is None:
-        return 0
-    dirty_from, version = entry.dirty_from, entry.version
+async def fold_pair(session: AsyncSession, monitor_id: int, location: str, dirty_from: int) -> None:
+    """Re-fold one (monitor, location) from ``dirty_from`` on, in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One folder at a time per monitor, across processes; released at commit.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": monitor_id})
     confirmations = await session.scalar(
         select(Monitor.failure_confirmations).where(Monitor.id == monitor_id)
     )
-    if confirmations is None:  # the monitor is gone
-        return 0
+    if confirmations is None:  # the monitor is gone, and its results with it
+        return
     pair = (CheckResult.monitor_id == monitor_id, CheckResult.location == location)
     restart = await session.scalar(
         select(func.max(CheckResult.checked_at)).where(
@@ -72,12 +109,15 @@ async def fold_pair(session: AsyncSession, monitor_id: int, location: str) -> in
         confirmations,
     )
 
-    segment_pair = (LocationSegment.monitor_id == monitor_id, LocationSegment.location == location)
-    affected = select(LocationSegment).where(*segment_pair)
+    affected = select(LocationSegment).where(
+        LocationSegment.monitor_id == monitor_id, LocationSegment.location == location
+    )
     if restart is not None:
         affected = affected.where(LocationSegment.end >= restart)
     stored = list(await session.scalars(affected.order_by(LocationSegment.start)))
     spliced = splice([Segment(s.start, s.end, s.failing) for s in stored], refolded, restart)
+    if [Segment(s.start, s.end, s.failing) for s in stored] == spliced:
+        return  # nothing changed (e.g. folded before by a report)
     if stored:
         await session.execute(
             delete(LocationSegment).where(LocationSegment.id.in_([s.id for s in stored]))
@@ -88,27 +128,19 @@ async def fold_pair(session: AsyncSession, monitor_id: int, location: str) -> in
         )
         for s in spliced
     )
-    # Done only if no result arrived meanwhile (ingestion bumps the version).
-    await session.execute(
-        delete(FoldQueue).where(
-            FoldQueue.monitor_id == monitor_id,
-            FoldQueue.location == location,
-            FoldQueue.version == version,
-        )
-    )
-    return 1
+    await session.flush()
 
 
-async def refold_monitor(session: AsyncSession, monitor_id: int) -> None:
-    """Queue a monitor's whole history for re-folding (e.g. its confirmations changed)."""
+async def refold_monitor(session: AsyncSession, monitor_id: int, now: int) -> None:
+    """Mark a monitor's whole history for re-folding (e.g. its confirmations changed)."""
     locations = await session.scalars(
         select(CheckResult.location).where(CheckResult.monitor_id == monitor_id).distinct()
     )
-    await mark_dirty(session, {(monitor_id, location): 0 for location in locations})
+    await mark_dirty(session, {(monitor_id, location): 0 for location in locations}, now)
 
 
 async def run_folder(sessions: async_sessionmaker[AsyncSession], every: float) -> None:
-    """The background folder: fold whatever is queued, every ``every`` seconds."""
+    """The background folder: fold whatever the log marks, every ``every`` seconds."""
     while True:
         try:
             count = await fold_pending(sessions)

@@ -1,21 +1,24 @@
 """Storing check results in batches, from the API and the in-process scheduler alike.
 
-Ingestion stores raw results and marks each (monitor, location) as needing a fold
-from its earliest new result; folding happens apart (app.monitoring.folding), so a
-batch costs two statements whatever its size.
+A batch costs one upsert of its results and one row in the ``dirty_marks`` log naming
+what it touched; folding into the timeline happens apart (app.monitoring.folding).
+Which monitors exist, and where they are probed from, comes from a short-lived cache
+(``MonitorDirectory``), so validating a batch needs no query in the usual case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import CheckResult, FoldQueue, Monitor
+from app.models import CheckResult, DirtyMarks, Monitor
+from app.monitoring.marks import encode
 from app.sla.timeline import Observation, dedupe
 
 FUTURE_TOLERANCE = 300  # seconds a result may be ahead of the server's clock
@@ -33,6 +36,51 @@ class ResultIn:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MonitorInfo:
+    interval_seconds: int
+    locations: frozenset[str]
+
+
+class MonitorDirectory:
+    """Monitors' intervals and locations, cached for ``ttl`` seconds.
+
+    This process forgets a monitor at once when it changes it; a change made by
+    another process is seen within ``ttl``. Until then a result for a location just
+    removed is still accepted (harmless), and one for a monitor just deleted fails the
+    batch on the foreign key (a 409; the agent's retry then gets the 422).
+    """
+
+    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[int, tuple[float, MonitorInfo | None]] = {}
+
+    async def lookup(self, session: AsyncSession, ids: Collection[int]) -> dict[int, MonitorInfo]:
+        now = self.clock()
+        stale = [i for i in ids if i not in self._entries or self._entries[i][0] <= now]
+        if stale:
+            found = {
+                row.id: MonitorInfo(row.interval_seconds, frozenset(row.locations))
+                for row in await session.execute(
+                    select(Monitor.id, Monitor.interval_seconds, Monitor.locations).where(
+                        Monitor.id.in_(stale)
+                    )
+                )
+            }
+            for ident in stale:
+                self._entries[ident] = (now + self.ttl, found.get(ident))
+        known = {}
+        for ident in ids:
+            info = self._entries[ident][1]
+            if info is not None:
+                known[ident] = info
+        return known
+
+    def forget(self, monitor_id: int) -> None:
+        self._entries.pop(monitor_id, None)
+
+
 class BatchError(ValueError):
     """A row of the batch is unacceptable; the whole batch is refused."""
 
@@ -42,6 +90,37 @@ class BatchError(ValueError):
         self.field = field
 
 
+def check_batch(rows: Sequence[ResultIn], monitors: dict[int, MonitorInfo], now: int) -> None:
+    """Raise BatchError for the first bad row."""
+    for index, row in enumerate(rows):
+        _check_row(index, row, monitors, now)
+
+
+def _check_row(index: int, row: ResultIn, monitors: dict[int, MonitorInfo], now: int) -> None:
+    info = monitors.get(row.monitor_id)
+    if info is None:
+        raise BatchError(index, "monitor_id", f"monitor {row.monitor_id} does not exist")
+    if row.location not in info.locations:
+        raise BatchError(
+            index,
+            "location",
+            f"monitor {row.monitor_id} is not probed from {row.location!r} "
+            f"(its locations: {', '.join(sorted(info.locations))})",
+        )
+    if row.checked_at > now + FUTURE_TOLERANCE:
+        raise BatchError(index, "checked_at", "checked_at is more than 5 minutes in the future")
+
+
+async def ingest(
+    session: AsyncSession, rows: Sequence[ResultIn], now: int, directory: MonitorDirectory
+) -> int:
+    """Validate a batch whole, then store it. The caller commits."""
+    monitors = await directory.lookup(session, {row.monitor_id for row in rows})
+    check_batch(rows, monitors, now)
+    intervals = {ident: info.interval_seconds for ident, info in monitors.items()}
+    return await store_results(session, rows, now, intervals)
+
+
 def upsert_for(session: AsyncSession) -> Callable[[Any], Any]:
     """The dialect's INSERT, which has ``on_conflict_do_update`` on both databases."""
     if session.get_bind().dialect.name == "postgresql":
@@ -49,47 +128,29 @@ def upsert_for(session: AsyncSession) -> Callable[[Any], Any]:
     return sqlite.insert
 
 
-async def check_batch(session: AsyncSession, rows: Sequence[ResultIn], now: int) -> dict[int, int]:
-    """Raise BatchError for the first bad row; return each monitor's interval."""
-    ids = {row.monitor_id for row in rows}
-    found = (
-        await session.execute(
-            select(Monitor.id, Monitor.interval_seconds, Monitor.locations).where(
-                Monitor.id.in_(ids)
-            )
-        )
-    ).all()
-    monitors = {m.id: (m.interval_seconds, m.locations) for m in found}
-    for index, row in enumerate(rows):
-        if row.monitor_id not in monitors:
-            raise BatchError(index, "monitor_id", f"monitor {row.monitor_id} does not exist")
-        if row.location not in monitors[row.monitor_id][1]:
-            raise BatchError(
-                index,
-                "location",
-                f"monitor {row.monitor_id} is not probed from {row.location!r} "
-                f"(its locations: {', '.join(monitors[row.monitor_id][1])})",
-            )
-        if row.checked_at > now + FUTURE_TOLERANCE:
-            raise BatchError(index, "checked_at", "checked_at is more than 5 minutes in the future")
-    return {ident: interval for ident, (interval, _) in monitors.items()}
-
-
 async def store_results(
-    session: AsyncSession,
-    rows: Sequence[ResultIn],
-    now: int,
-    intervals: dict[int, int] | None = None,
+    session: AsyncSession, rows: Sequence[ResultIn], now: int, intervals: dict[int, int]
 ) -> int:
-    """Store a checked batch (duplicates once) and queue the fold. The caller commits."""
+    """Store checked rows (duplicates once) and log what needs folding."""
     if not rows:
         return 0
-    if intervals is None:
-        intervals = await check_batch(session, rows, now)
-    values = _unique_rows(rows, intervals, now)
-    insert = upsert_for(session)
-
-    results = insert(CheckResult)
+    # One pass over the batch: row values, duplicate detection and the earliest
+    # result of each pair (this loop is most of ingestion's own cost).
+    values: list[dict[str, Any]] = []
+    keys: set[tuple[int, str, int]] = set()
+    earliest: dict[tuple[int, str], int] = {}
+    for r in rows:
+        values.append(
+            _values(r, r.checked_at, r.ok, r.interval_seconds or intervals[r.monitor_id], now)
+        )
+        keys.add((r.monitor_id, r.location, r.checked_at))
+        pair = (r.monitor_id, r.location)
+        if r.checked_at < earliest.get(pair, r.checked_at + 1):
+            earliest[pair] = r.checked_at
+    if len(keys) != len(rows):
+        values = _unique_rows(rows, intervals, now)
+    # Core inserts on the tables, not the ORM bulk path: a fraction of the cost a row.
+    results = upsert_for(session)(CheckResult.__table__)
     table = CheckResult.__table__.c
     # A duplicate keeps the copy the fold would keep (a failure, then the shorter
     # interval), so arrival order never matters.
@@ -109,38 +170,16 @@ async def store_results(
         where=replaces,
     )
     await session.execute(results, values)
-
-    earliest: dict[tuple[int, str], int] = {}
-    for value in values:
-        key = (value["monitor_id"], value["location"])
-        earliest[key] = min(earliest.get(key, value["checked_at"]), value["checked_at"])
-    await mark_dirty(session, earliest)
+    await mark_dirty(session, earliest, now)
     return len(rows)
 
 
-async def mark_dirty(session: AsyncSession, earliest: dict[tuple[int, str], int]) -> None:
-    """Queue (monitor, location) pairs for folding from the given instants on."""
-    if not earliest:
-        return
-    queue = upsert_for(session)(FoldQueue)
-    table = FoldQueue.__table__.c
-    queue = queue.on_conflict_do_update(
-        index_elements=["monitor_id", "location"],
-        set_={
-            "dirty_from": case(
-                (queue.excluded.dirty_from < table.dirty_from, queue.excluded.dirty_from),
-                else_=table.dirty_from,
-            ),
-            "version": table.version + 1,
-        },
-    )
-    await session.execute(
-        queue,
-        [
-            {"monitor_id": m, "location": loc, "dirty_from": at, "version": 1}
-            for (m, loc), at in sorted(earliest.items())
-        ],
-    )
+async def mark_dirty(session: AsyncSession, earliest: dict[tuple[int, str], int], now: int) -> None:
+    """Log (monitor, location) pairs for folding from the given instants on."""
+    if earliest:
+        marks = encode(earliest)
+        log_table = cast(Table, DirtyMarks.__table__)
+        await session.execute(insert(log_table), [{"marks": marks, "created_at": now}])
 
 
 def _unique_rows(
@@ -152,22 +191,23 @@ def _unique_rows(
     for row in rows:
         groups.setdefault((row.monitor_id, row.location), []).append(row)
     values = []
-    for (monitor_id, location), group in groups.items():
+    for (monitor_id, _location), group in groups.items():
         default = intervals[monitor_id]
         by_obs = {Observation(r.checked_at, r.ok, r.interval_seconds or default): r for r in group}
         for kept in dedupe(by_obs):
-            row = by_obs[kept]
-            values.append(
-                {
-                    "monitor_id": monitor_id,
-                    "location": location,
-                    "checked_at": kept.at,
-                    "ok": kept.ok,
-                    "interval_seconds": kept.interval,
-                    "latency_ms": row.latency_ms,
-                    "status_code": row.status_code,
-                    "error": row.error[:1000] if row.error else None,
-                    "received_at": now,
-                }
-            )
+            values.append(_values(by_obs[kept], kept.at, kept.ok, kept.interval, now))
     return values
+
+
+def _values(row: ResultIn, at: int, ok: bool, interval: int, now: int) -> dict[str, Any]:
+    return {
+        "monitor_id": row.monitor_id,
+        "location": row.location,
+        "checked_at": at,
+        "ok": ok,
+        "interval_seconds": interval,
+        "latency_ms": row.latency_ms,
+        "status_code": row.status_code,
+        "error": row.error[:1000] if row.error else None,
+        "received_at": now,
+    }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import LOCATION_RE, Instant, Strict
 
 
 class ResultRow(Strict):
+    # Batches hold thousands of rows: skip whitespace stripping (no free text here
+    # but `error`, kept as sent).
+    model_config = ConfigDict(extra="forbid")
+
     monitor_id: int
     location: str = Field(pattern=LOCATION_RE)
     checked_at: Instant = Field(description="kept to the whole second")
@@ -104,11 +106,3 @@ class CloseResult(BaseModel):
     month: str
     statements_written: int
     already_closed: bool
-
-
-def credit_item(document: dict[str, Any], status: str, delta: str | None) -> CreditItem:
-    return CreditItem(
-        **{k: document[k] for k in CreditItem.model_fields if k in document},
-        status=status,
-        adjustment_credit_delta=delta,
-    )

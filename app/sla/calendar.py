@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,6 +40,7 @@ def local_midnight(year: int, month: int, zone: ZoneInfo) -> int:
     return int(datetime(year, month, 1, tzinfo=zone).timestamp())
 
 
+@lru_cache(maxsize=4096)
 def month_period(month: Month, timezone: str) -> tuple[int, int]:
     """``[1st 00:00 local, next 1st 00:00 local)`` as epoch seconds."""
     zone = ZoneInfo(timezone)

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from app.sla.policy import CreditFormula, Policy
 
 HOUR = 3600
 
 
+@lru_cache(maxsize=1024)
+def exact(value: Decimal) -> Fraction:
+    """A policy decimal as a Fraction (cached: the same few values recur per service)."""
+    return Fraction(value)
+
+
 def tier_percent(policy: Policy, uptime: Fraction) -> Fraction:
     """The credit percent of the tier ``[from, to)`` holding ``uptime`` (0 if none)."""
     for tier in policy.credit_tiers:
-        if Fraction(tier.from_percent) <= uptime < Fraction(tier.to_percent):
-            return Fraction(tier.credit_percent)
+        if exact(tier.from_percent) <= uptime < exact(tier.to_percent):
+            return exact(tier.credit_percent)
     return Fraction(0)
 
 
@@ -32,14 +39,14 @@ def formula_percent(
             return tier_percent(policy, uptime)
         case CreditFormula.HOURLY:
             # multiplier x fee / hours_in_period x downtime_hours, as a percent of fee.
-            return 100 * Fraction(policy.hourly_multiplier) * downtime / period
+            return 100 * exact(policy.hourly_multiplier) * downtime / period
         case CreditFormula.PER_STARTED_HOUR_BEYOND_ALLOWANCE:
-            allowance = (1 - Fraction(policy.target_percent) / 100) * available
+            allowance = (1 - exact(policy.target_percent) / 100) * available
             beyond = downtime - allowance
             if beyond <= 0:
                 return Fraction(0)
             started_hours = -(-beyond // HOUR)  # ceiling: every started hour counts
-            return Fraction(policy.percent_per_hour) * started_hours
+            return exact(policy.percent_per_hour) * started_hours
     raise ValueError(f"unknown credit formula {policy.credit_formula!r}")
 
 
@@ -53,7 +60,7 @@ def round_cents(amount: Fraction) -> Decimal:
 def credit(policy: Policy, fee: Fraction, percent: Fraction) -> tuple[Fraction, Decimal]:
     """Cap the percent, then the amount: ``fee x percent / 100`` rounded half-up to cents
     once; an amount not greater than ``min_credit_amount`` pays 0."""
-    capped = min(percent, Fraction(policy.credit_cap_percent))
+    capped = min(percent, exact(policy.credit_cap_percent))
     amount = round_cents(fee * capped / 100)
     if amount <= policy.min_credit_amount:
         return capped, Decimal("0.00")

@@ -24,8 +24,21 @@ def union(*groups: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
+def canonical(a: Iterable[Interval]) -> list[Interval]:
+    """``a`` itself when it already is an interval set (the common case inside this
+    package, checked in one pass), else its union."""
+    if isinstance(a, list):
+        previous_end = None
+        for start, end in a:
+            if start >= end or (previous_end is not None and start <= previous_end):
+                return union(a)
+            previous_end = end
+        return a
+    return union(a)
+
+
 def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
-    left, right = union(a), union(b)
+    left, right = canonical(a), canonical(b)
     out: list[Interval] = []
     i = j = 0
     while i < len(left) and j < len(right):
@@ -42,10 +55,10 @@ def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
 
 def subtract(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
     """The parts of ``a`` outside ``b``."""
-    cuts = union(b)
+    cuts = canonical(b)
     out: list[Interval] = []
     j = 0
-    for start, end in union(a):
+    for start, end in canonical(a):
         while j < len(cuts) and cuts[j][1] <= start:
             j += 1
         k = j
@@ -66,4 +79,4 @@ def clip(a: Iterable[Interval], start: int, end: int) -> list[Interval]:
 
 def total(a: Iterable[Interval]) -> int:
     """Total length, counting overlaps once."""
-    return sum(end - start for start, end in union(a))
+    return sum(end - start for start, end in canonical(a))

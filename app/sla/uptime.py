@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from app.sla.credits import credit, formula_percent
+from app.sla.credits import credit, exact, formula_percent
 from app.sla.intervals import Interval, clip, intersect, subtract, total, union
 from app.sla.policy import ExistencePolicy, MaintenancePolicy, NoDataPolicy, Policy
 from app.sla.timeline import States
@@ -97,8 +97,8 @@ def month_figures(month: MonthInput) -> MonthFigures:
     window = [(start, end)] if policy.existence_policy is ExistencePolicy.ASSUME_UP else lived
     # Time after `now` has not happened yet: it counts as up (neither downtime nor
     # missing data), so an open month shows the least it will end at.
-    observed = clip([life], *evaluation_window(month.period, policy))
-    observed = clip(observed, -FOREVER, month.now)
+    evaluated = evaluation_window(month.period, policy)
+    observed = clip([life], evaluated[0], min(evaluated[1], month.now))
 
     excused_time = excused(month.maintenance, policy.maintenance_notice_seconds)
     no_data = intersect(month.states.no_data, observed)
@@ -123,7 +123,7 @@ def month_figures(month: MonthInput) -> MonthFigures:
     )
     needs_review = coverage < 100 * REVIEW_COVERAGE
     uptime = Fraction(100 * (available - downtime), available) if available > 0 else None
-    breached = uptime is not None and uptime < Fraction(policy.target_percent)
+    breached = uptime is not None and uptime < exact(policy.target_percent)
 
     credit_percent, credit_amount = Fraction(0), Decimal("0.00")
     if breached and not needs_review and uptime is not None:

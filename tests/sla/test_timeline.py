@@ -169,3 +169,14 @@ def test_incremental_refold_equals_a_full_fold(
         tail = [o for o in everything if restart is None or o.at >= restart]
         stored = splice(stored, fold_location(tail, confirmations), restart)
     assert stored == fold_location(observations, confirmations)
+
+
+@given(results, st.integers(1, 4))
+def test_single_location_shortcut_matches_the_sweep(
+    observations: list[Observation], confirmations: int
+) -> None:
+    segments = fold_location(observations, confirmations)
+    window = (-100, 3_500)
+    # A second, empty location forces the general sweep without changing the answer
+    # for quorum 1.
+    assert monitor_states([segments], 1, window) == monitor_states([segments, []], 1, window)

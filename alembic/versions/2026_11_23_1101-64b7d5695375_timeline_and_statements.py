@@ -1,8 +1,8 @@
 """timeline and statements
 
-Revision ID: 3cffe6435cae
+Revision ID: 64b7d5695375
 Revises: af8d2d1b5abc
-Create Date: 2026-11-23 10:50:19.800662
+Create Date: 2026-11-23 11:01:40.263458
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import app.db
 from alembic import op
 
 
-revision: str = '3cffe6435cae'
+revision: str = '64b7d5695375'
 down_revision: str | None = 'af8d2d1b5abc'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -26,6 +26,12 @@ def upgrade() -> None:
     sa.Column('closed_at', app.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_by', sa.String(length=100), nullable=False),
     sa.PrimaryKeyConstraint('month', name=op.f('pk_closed_months'))
+    )
+    op.create_table('dirty_marks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('marks', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dirty_marks'))
     )
     op.create_table('statements',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -55,14 +61,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['monitor_id'], ['monitors.id'], name=op.f('fk_check_results_monitor_id_monitors'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('monitor_id', 'location', 'checked_at', name=op.f('pk_check_results'))
     )
-    op.create_table('fold_queue',
-    sa.Column('monitor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('location', sa.String(length=63), nullable=False),
-    sa.Column('dirty_from', sa.BigInteger(), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['monitor_id'], ['monitors.id'], name=op.f('fk_fold_queue_monitor_id_monitors'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('monitor_id', 'location', name=op.f('pk_fold_queue'))
-    )
     op.create_table('location_segments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('monitor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -87,12 +85,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_location_segments_monitor_end')
 
     op.drop_table('location_segments')
-    op.drop_table('fold_queue')
     op.drop_table('check_results')
     with op.batch_alter_table('statements', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_statements_service_id'))
         batch_op.drop_index(batch_op.f('ix_statements_month'))
 
     op.drop_table('statements')
+    op.drop_table('dirty_marks')
     op.drop_table('closed_months')
     # ### end Alembic commands ###

@@ -1,0 +1,80 @@
+"""The TCP probe: connect, optionally send a line and expect a banner."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from probes.guard import AddressPolicy, TargetRefused, resolve
+from probes.result import ProbeResult
+from probes.targets import parse_host_port
+
+MAX_BANNER = 4096
+IDLE = 1.0  # seconds of silence after which the banner is judged
+
+
+async def check_tcp(
+    target: str,
+    options: Mapping[str, Any],
+    timeout: float,
+    policy: AddressPolicy,
+) -> ProbeResult:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    writer = None
+    try:
+        endpoint = parse_host_port(target)
+        async with asyncio.timeout(timeout):
+            address = await resolve(endpoint.host, endpoint.port, policy)
+            timings["dns"] = _ms(started)
+            connecting = time.perf_counter()
+            reader, writer = await asyncio.open_connection(str(address), endpoint.port)
+            timings["connect"] = _ms(connecting)
+            if options.get("send"):
+                writer.write(str(options["send"]).encode())
+                await writer.drain()
+            expect = options.get("expect")
+            if expect:
+                banner = await _read_until(reader, str(expect).encode())
+                if str(expect).encode() not in banner:
+                    return _done(
+                        False, started, timings, f"expected {expect!r}, got {banner[:200]!r}"
+                    )
+    except TimeoutError:
+        return _done(False, started, timings, f"timed out after {timeout:g} s")
+    except TargetRefused as exc:
+        return _done(False, started, timings, f"refused: {exc}")
+    except ValueError as exc:
+        return _done(False, started, timings, f"bad target: {exc}")
+    except OSError as exc:
+        return _done(False, started, timings, f"connection failed: {exc.strerror or exc}")
+    finally:
+        if writer is not None:
+            writer.close()
+    return _done(True, started, timings, None)
+
+
+async def _read_until(reader: asyncio.StreamReader, expected: bytes) -> bytes:
+    """Read until ``expected`` arrives, the peer closes, or it falls quiet for
+    ``IDLE`` seconds (then a wrong banner fails at once, not at the timeout)."""
+    data = b""
+    while expected not in data and len(data) < MAX_BANNER:
+        try:
+            chunk = await asyncio.wait_for(reader.read(MAX_BANNER), IDLE if data else None)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
+
+
+def _done(ok: bool, started: float, timings: dict[str, float], error: str | None) -> ProbeResult:
+    timings["total"] = _ms(started)
+    return ProbeResult(ok=ok, latency_ms=int(timings["total"]), timings=timings, error=error)
