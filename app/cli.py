@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -100,6 +102,108 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.agent import run_agent
+    from probes.guard import AddressPolicy
+
+    settings = _settings()
+    try:
+        index, count = (int(part) for part in args.shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        print(f"uptally: --shard {args.shard!r}: expected K/N with 0 <= K < N", file=sys.stderr)
+        return 2
+    buffer = Path(args.buffer or f"uptally-agent-{args.location}.db")
+    policy = AddressPolicy.from_settings(
+        settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
+    )
+    run_agent(
+        args.server,
+        args.token,
+        args.location,
+        buffer,
+        policy,
+        args.poll,
+        (index, count),
+        args.spread,
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from app.schemas.catalog import MonitorCreate
+    from probes.guard import AddressPolicy
+    from probes.registry import ProbeContext, run_probe
+
+    settings = _settings()
+    kind = args.kind or guess_kind(args.target)
+    options: dict[str, object] = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"uptally: --option {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    try:  # the same validation as creating a monitor: clear errors, not a crash
+        monitor = MonitorCreate(
+            service_id=0,
+            name="check",
+            kind=kind,
+            target=args.target,
+            timeout_seconds=args.timeout,
+            interval_seconds=max(60, args.timeout),
+            **options,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        print(f"uptally: {problems}", file=sys.stderr)
+        return 2
+    policy = AddressPolicy.from_settings(
+        settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
+    )
+
+    async def run() -> Any:
+        probes = ProbeContext(policy=policy)
+        try:
+            return await run_probe(kind, monitor.target, monitor.options(), args.timeout, probes)
+        finally:
+            await probes.aclose()
+
+    result = asyncio.run(run())
+    verdict = "UP" if result.ok else "DOWN"
+    if result.ok and result.degraded:
+        verdict = "UP (degraded)"
+    parts = [verdict, kind, monitor.target]
+    if result.status_code:
+        parts.append(str(result.status_code))
+    if result.latency_ms is not None:
+        parts.append(f"{result.latency_ms} ms")
+    print("  ".join(parts))
+    if result.timings:
+        print("  " + " · ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings.items()))
+    for key, value in result.details.items():
+        print(f"  {key}: {value}")
+    if result.error:
+        print(f"  error: {result.error}")
+    return 0 if result.ok else 1
+
+
+def guess_kind(target: str) -> str:
+    if target.startswith(("http://", "https://")):
+        return "http"
+    if (":" in target.strip("[]") and not target.count(":") > 1) or target.startswith("["):
+        return "tcp"
+    return "icmp"
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -146,6 +250,54 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--customer", metavar="SLUG", help="the customer a customer key reads")
     create.add_argument("--name", default="", help="a label for the key")
     create.set_defaults(func=cmd_keys_create)
+
+    agent = commands.add_parser(
+        "agent", help="probe one location's monitors and push results to a server"
+    )
+    agent.add_argument(
+        "--server", required=True, help="the Uptally server, e.g. https://uptally.example"
+    )
+    agent.add_argument(
+        "--token", required=True, help="an agent key (uptally keys create --scope agent)"
+    )
+    agent.add_argument("--location", required=True, help="the location this agent probes from")
+    agent.add_argument("--buffer", help="results buffer file (default uptally-agent-LOCATION.db)")
+    agent.add_argument("--poll", type=float, default=30.0, help="seconds between assignment polls")
+    agent.add_argument("--shard", default="0/1", help="K/N: probe monitors with id %% N == K")
+    agent.add_argument(
+        "--spread",
+        type=float,
+        default=30.0,
+        help="spread first checks over up to this many seconds",
+    )
+    agent.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow loopback and private targets (like UPTALLY_ALLOW_PRIVATE_TARGETS)",
+    )
+    agent.set_defaults(func=cmd_agent)
+
+    check = commands.add_parser(
+        "check", help="check one target now and print the verdict with phase timings"
+    )
+    check.add_argument("target", help="URL, host:port, or host")
+    check.add_argument(
+        "--kind",
+        choices=["http", "tcp", "dns", "tls", "icmp"],
+        help="default: http for URLs, tcp for host:port, else icmp",
+    )
+    check.add_argument("--timeout", type=int, default=10, help="seconds (default 10)")
+    check.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a monitor option, e.g. keyword=Welcome or expected_status=[200]",
+    )
+    check.add_argument(
+        "--allow-private", action="store_true", help="allow loopback and private targets"
+    )
+    check.set_defaults(func=cmd_check)
     return parser
 
 

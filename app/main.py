@@ -4,7 +4,6 @@ engine (and, when enabled, the scheduler and background folder)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +16,7 @@ from app.api import (
     billing,
     customers,
     health,
+    heartbeat,
     maintenance,
     monitors,
     policies,
@@ -25,8 +25,12 @@ from app.api import (
 )
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.monitoring.buffer import ResultBuffer
 from app.monitoring.folding import run_folder
 from app.monitoring.ingest import MonitorDirectory
+from app.monitoring.scheduler import ServerScheduler
+from probes.guard import AddressPolicy
+from probes.registry import ProbeContext
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -35,15 +39,37 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        folder = asyncio.create_task(
-            run_folder(app.state.sessions, settings.fold_interval_seconds), name="folder"
-        )
+        # Background loops stop between passes when `stop` is set (cancelling one
+        # inside a database call would strand the driver's worker thread).
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                run_folder(app.state.sessions, settings.fold_interval_seconds, stop),
+                name="folder",
+            )
+        ]
+        scheduler = None
+        if settings.scheduler_enabled:
+            probes = ProbeContext(
+                policy=AddressPolicy.from_settings(
+                    settings.allow_private_targets, settings.allowed_target_cidrs
+                )
+            )
+            buffer = ResultBuffer(app.state.sessions)
+            scheduler = ServerScheduler(app.state.sessions, settings.location, probes, buffer)
+            app.state.scheduler = scheduler
+            app.state.on_monitor_change = scheduler.sync
+            tasks.append(asyncio.create_task(buffer.run(stop), name="result-buffer"))
+            await scheduler.start_all()
         try:
             yield
         finally:
-            folder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await folder
+            if scheduler is not None:
+                scheduler.shutdown()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if scheduler is not None:
+                await scheduler.probes.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -54,7 +80,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.monitors = MonitorDirectory()
-    for module in (health, customers, policies, services, monitors, maintenance, results, billing):
+    for module in (
+        health,
+        customers,
+        policies,
+        services,
+        monitors,
+        maintenance,
+        results,
+        billing,
+        heartbeat,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(IntegrityError)

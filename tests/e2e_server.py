@@ -35,8 +35,9 @@ def running_server(
     workdir: Path,
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[Server]:
-    port = free_port()
+    port = port or free_port()
     log = workdir / f"server-{port}.log"
     full_env = {
         **os.environ,

@@ -16,6 +16,7 @@ to the success before it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Collection, Iterable
 from typing import Any
@@ -139,13 +140,17 @@ async def refold_monitor(session: AsyncSession, monitor_id: int, now: int) -> No
     await mark_dirty(session, {(monitor_id, location): 0 for location in locations}, now)
 
 
-async def run_folder(sessions: async_sessionmaker[AsyncSession], every: float) -> None:
-    """The background folder: fold whatever the log marks, every ``every`` seconds."""
-    while True:
+async def run_folder(
+    sessions: async_sessionmaker[AsyncSession], every: float, stop: asyncio.Event
+) -> None:
+    """The background folder: fold whatever the log marks, every ``every`` seconds,
+    until ``stop`` is set. It stops between passes, never inside a database call."""
+    while not stop.is_set():
         try:
             count = await fold_pending(sessions)
             if count:
                 log.debug("folded %d monitor locations", count)
         except Exception:  # keep folding later; a report folds what it needs itself
             log.exception("folding failed; will retry")
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)

@@ -1,0 +1,43 @@
+"""Heartbeat pings: a customer's cron job calls its monitor's URL when it runs.
+
+No API key: the token in the URL is the secret, and it can only mark its own monitor
+up. GET is accepted too, since that is what ``curl URL`` in a crontab sends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException, Request
+from sqlalchemy import select
+
+from app.api.deps import SessionDep, SettingsDep
+from app.models import Monitor
+from app.monitoring.ingest import ResultIn, store_results
+from app.monitoring.scheduler import MonitorSpec, heartbeat_interval, heartbeat_location
+from app.sla.calendar import to_epoch
+
+router = APIRouter(tags=["heartbeat"])
+
+
+@router.post("/heartbeat/{token}", operation_id="heartbeat_post")
+@router.get("/heartbeat/{token}", operation_id="heartbeat_get")
+async def heartbeat(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> dict[str, object]:
+    monitor = await session.scalar(
+        select(Monitor).where(Monitor.heartbeat_token == token, Monitor.kind == "heartbeat")
+    )
+    if monitor is None:
+        raise HTTPException(404, "unknown heartbeat token")
+    if not monitor.enabled:
+        raise HTTPException(409, "this heartbeat monitor is paused")
+    spec = MonitorSpec.of(monitor)
+    now = to_epoch(datetime.now(UTC))
+    interval = heartbeat_interval(spec)
+    row = ResultIn(
+        monitor.id, heartbeat_location(spec.locations, settings.location), now, True, interval
+    )
+    await store_results(session, [row], now, {monitor.id: interval})
+    await session.commit()
+    return {"ok": True, "monitor_id": monitor.id, "next_due_before": now + 2 * interval}

@@ -1,0 +1,150 @@
+"""The in-process scheduler inside the real app: jobs follow the API, checks write
+results through the same ingestion as the results endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.main import create_app
+from app.models import CheckResult
+from tests.conftest import Api
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[tuple[Api, Any]]:
+    """The app with its scheduler running (loopback targets allowed)."""
+    application = create_app(settings.model_copy(update={"scheduler_enabled": True}))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as c:
+            yield Api(c), application
+
+
+async def _service(api: Api) -> int:
+    from tests.conftest import TIERS
+
+    customer = await api.create("/api/v1/customers", {"slug": "acme", "name": "Acme"})
+    policy = await api.create(
+        "/api/v1/sla-policies", {"name": "P", "target_percent": "99.9", "credit_tiers": TIERS}
+    )
+    service = await api.create(
+        "/api/v1/services",
+        {
+            "customer_id": customer["id"],
+            "name": "Web",
+            "slug": "web",
+            "policy_id": policy["id"],
+            "monthly_fee": "10",
+        },
+    )
+    service_id: int = service["id"]
+    return service_id
+
+
+async def _results(app: Any, monitor_id: int) -> list[CheckResult]:
+    async with app.state.sessions() as session:
+        return list(
+            await session.scalars(select(CheckResult).where(CheckResult.monitor_id == monitor_id))
+        )
+
+
+async def test_jobs_follow_monitor_changes_at_once(live: tuple[Api, Any], http_url: str) -> None:
+    api, app = live
+    scheduler = app.state.scheduler
+    service_id = await _service(api)
+    monitor = await api.create(
+        "/api/v1/monitors",
+        {"service_id": service_id, "name": "home", "kind": "http", "target": f"{http_url}/ok"},
+    )
+    job = scheduler.scheduler.get_job(f"monitor-{monitor['id']}")
+    assert job is not None
+    assert job.max_instances == 1 and job.coalesce
+    assert job.misfire_grace_time == 60
+
+    await api.call(
+        "PATCH", f"/api/v1/monitors/{monitor['id']}", json={"interval_seconds": 30}, expect=200
+    )
+    assert scheduler.specs[monitor["id"]].interval_seconds == 30
+    await api.call(
+        "PATCH", f"/api/v1/monitors/{monitor['id']}", json={"enabled": False}, expect=200
+    )
+    assert scheduler.scheduler.get_job(f"monitor-{monitor['id']}") is None
+    await api.call("PATCH", f"/api/v1/monitors/{monitor['id']}", json={"enabled": True}, expect=200)
+    assert scheduler.scheduler.get_job(f"monitor-{monitor['id']}") is not None
+    # A monitor probed only elsewhere is the remote agents' job, not ours.
+    await api.call(
+        "PATCH", f"/api/v1/monitors/{monitor['id']}", json={"locations": ["fra"]}, expect=200
+    )
+    assert scheduler.scheduler.get_job(f"monitor-{monitor['id']}") is None
+    await api.call(
+        "PATCH", f"/api/v1/monitors/{monitor['id']}", json={"locations": ["local"]}, expect=200
+    )
+    await api.call("DELETE", f"/api/v1/monitors/{monitor['id']}", expect=204)
+    assert scheduler.scheduler.get_job(f"monitor-{monitor['id']}") is None
+
+
+async def test_checks_are_stored_as_results(live: tuple[Api, Any], http_url: str) -> None:
+    api, app = live
+    service_id = await _service(api)
+    up = await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": service_id,
+            "name": "up",
+            "kind": "http",
+            "target": f"{http_url}/ok",
+            "keyword": "Welcome",
+        },
+    )
+    down = await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": service_id,
+            "name": "down",
+            "kind": "http",
+            "target": f"{http_url}/status/503",
+        },
+    )
+    for monitor in (up, down):
+        await app.state.scheduler.check_now(monitor["id"])
+    await app.state.scheduler.buffer.flush()
+    [ok] = await _results(app, up["id"])
+    assert ok.ok and ok.status_code == 200 and ok.latency_ms is not None
+    assert ok.interval_seconds == 60 and ok.location == "local"
+    [failed] = await _results(app, down["id"])
+    assert not failed.ok and failed.status_code == 503
+    assert "status 503" in (failed.error or "")
+
+
+async def test_private_targets_are_refused_unless_allowed(
+    settings: Settings, http_url: str
+) -> None:
+    guarded = settings.model_copy(
+        update={"scheduler_enabled": True, "allow_private_targets": False}
+    )
+    application = create_app(guarded)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as c:
+            api = Api(c)
+            service_id = await _service(api)
+            monitor = await api.create(
+                "/api/v1/monitors",
+                {
+                    "service_id": service_id,
+                    "name": "inside",
+                    "kind": "http",
+                    "target": f"{http_url}/ok",
+                },
+            )
+            await application.state.scheduler.check_now(monitor["id"])
+            await application.state.scheduler.buffer.flush()
+            [refused] = await _results(application, monitor["id"])
+    assert not refused.ok
+    assert "loopback" in (refused.error or "")
