@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from app import __version__
+from app import __version__, metrics
 from app.api import (
     billing,
     customers,
@@ -25,6 +25,7 @@ from app.api import (
 )
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.metrics import build_registry
 from app.monitoring.buffer import ResultBuffer
 from app.monitoring.folding import run_folder
 from app.monitoring.ingest import MonitorDirectory
@@ -56,7 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
                 )
             )
             buffer = ResultBuffer(app.state.sessions)
-            scheduler = ServerScheduler(app.state.sessions, settings.location, probes, buffer)
+            scheduler = ServerScheduler(
+                app.state.sessions, settings.location, probes, buffer, observe_lag=lag.observe
+            )
             app.state.scheduler = scheduler
             app.state.on_monitor_change = scheduler.sync
             tasks.append(asyncio.create_task(buffer.run(stop), name="result-buffer"))
@@ -80,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.monitors = MonitorDirectory()
+    app.state.metrics, lag = build_registry(app.state)
     for module in (
         health,
         customers,
@@ -90,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         results,
         billing,
         heartbeat,
+        metrics,
     ):
         app.include_router(module.router)
 

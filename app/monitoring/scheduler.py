@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
@@ -132,8 +138,10 @@ class CheckScheduler:
         concurrency: int = 200,
         spread: float = 30.0,
         clock: Callable[[], float] = time.time,
+        observe_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.location = location
+        self.observe_lag = observe_lag
         self.probes = probes
         self.sink = sink
         self.spread = spread
@@ -141,8 +149,10 @@ class CheckScheduler:
         self.limit = asyncio.Semaphore(concurrency)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_listener(self._on_shed, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self.specs: dict[int, MonitorSpec] = {}
         self.stats = {"checks": 0, "shed": 0}
+        self._due: dict[int, float] = {}
 
     def start(self) -> None:
         self.scheduler.start()
@@ -186,6 +196,14 @@ class CheckScheduler:
         if event.job_id.startswith("monitor-"):
             self.stats["shed"] += 1
 
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        # Remember when the run was due; the lag is taken when the check really
+        # starts (after waiting for a concurrency slot), in run_job.
+        if event.job_id.startswith("monitor-") and event.scheduled_run_times:
+            self._due[int(event.job_id.removeprefix("monitor-"))] = event.scheduled_run_times[
+                -1
+            ].timestamp()
+
     async def check_now(self, monitor_id: int) -> None:
         """Run one check of a scheduled monitor immediately."""
         await self.run_job(monitor_id)
@@ -196,6 +214,9 @@ class CheckScheduler:
             return
         async with self.limit:
             started = self.clock()
+            due = self._due.pop(monitor_id, None)
+            if due is not None and self.observe_lag is not None:
+                self.observe_lag(max(0.0, time.time() - due))
             result = await run_probe(
                 spec.kind, spec.target, spec.options, spec.timeout_seconds, self.probes
             )

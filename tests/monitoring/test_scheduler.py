@@ -3,48 +3,16 @@ results through the same ingestion as the results endpoint."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from app.config import Settings
 from app.main import create_app
 from app.models import CheckResult
 from tests.conftest import Api
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[tuple[Api, Any]]:
-    """The app with its scheduler running (loopback targets allowed)."""
-    application = create_app(settings.model_copy(update={"scheduler_enabled": True}))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as c:
-            yield Api(c), application
-
-
-async def _service(api: Api) -> int:
-    from tests.conftest import TIERS
-
-    customer = await api.create("/api/v1/customers", {"slug": "acme", "name": "Acme"})
-    policy = await api.create(
-        "/api/v1/sla-policies", {"name": "P", "target_percent": "99.9", "credit_tiers": TIERS}
-    )
-    service = await api.create(
-        "/api/v1/services",
-        {
-            "customer_id": customer["id"],
-            "name": "Web",
-            "slug": "web",
-            "policy_id": policy["id"],
-            "monthly_fee": "10",
-        },
-    )
-    service_id: int = service["id"]
-    return service_id
+from tests.monitoring.conftest import make_service
 
 
 async def _results(app: Any, monitor_id: int) -> list[CheckResult]:
@@ -57,7 +25,7 @@ async def _results(app: Any, monitor_id: int) -> list[CheckResult]:
 async def test_jobs_follow_monitor_changes_at_once(live: tuple[Api, Any], http_url: str) -> None:
     api, app = live
     scheduler = app.state.scheduler
-    service_id = await _service(api)
+    service_id = await make_service(api)
     monitor = await api.create(
         "/api/v1/monitors",
         {"service_id": service_id, "name": "home", "kind": "http", "target": f"{http_url}/ok"},
@@ -91,7 +59,7 @@ async def test_jobs_follow_monitor_changes_at_once(live: tuple[Api, Any], http_u
 
 async def test_checks_are_stored_as_results(live: tuple[Api, Any], http_url: str) -> None:
     api, app = live
-    service_id = await _service(api)
+    service_id = await make_service(api)
     up = await api.create(
         "/api/v1/monitors",
         {
@@ -133,7 +101,7 @@ async def test_private_targets_are_refused_unless_allowed(
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as c:
             api = Api(c)
-            service_id = await _service(api)
+            service_id = await make_service(api)
             monitor = await api.create(
                 "/api/v1/monitors",
                 {
