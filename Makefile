@@ -9,7 +9,7 @@ PORT   ?= 8000
 UPTALLY_ADMIN_TOKEN ?= dev-admin-token
 export UPTALLY_ADMIN_TOKEN
 
-.PHONY: run test lint typecheck pytest bench clean help
+.PHONY: run test lint typecheck pytest bench bench-probes clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,8 +44,11 @@ pytest: $(VENV)/.installed-test  ## the test suite, on SQLite and PostgreSQL
 
 test: lint typecheck pytest  ## everything CI runs
 
-bench: $(VENV)/.installed-test  ## benchmarks; results go to bench/results/
+bench: $(VENV)/.installed-test  ## SLA engine benchmarks; results go to bench/results/
 	$(BIN)/python -m bench.run
+
+bench-probes: $(VENV)/.installed-test  ## probe throughput benchmark (about 4 minutes)
+	$(BIN)/python -m bench.probes
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

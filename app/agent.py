@@ -121,6 +121,7 @@ class Agent:
             await asyncio.gather(self._poll_loop(), self._send_loop())
         finally:
             self.scheduler.shutdown()
+            await self.scheduler.drain(timeout=10)
             await self.send_pending()  # a last attempt before leaving
             await self.client.aclose()
 

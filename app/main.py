@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown()
+                await scheduler.drain(timeout=10)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             if scheduler is not None:

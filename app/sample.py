@@ -21,16 +21,10 @@ SAMPLE_TIERS = [
 ]
 
 
-async def seed_sample(session: AsyncSession) -> bool:
-    """Create the sample catalog in an empty database; leave any other alone."""
-    if await session.scalar(select(func.count()).select_from(Customer)):
-        return False
-    now = datetime.now(UTC)
-    customer = Customer(
-        slug="demo", name="Demo Hosting Customer", timezone="Europe/Berlin", created_at=now
-    )
-    policy = SlaPolicy(
-        name="Standard 99.9 %",
+def standard_policy(now: datetime, name: str = "Standard 99.9 %") -> SlaPolicy:
+    """A 99.9 % policy with the usual 10 / 25 / 50 % credit tiers and default terms."""
+    return SlaPolicy(
+        name=name,
         target_percent=Decimal("99.9"),
         credit_tiers=SAMPLE_TIERS,
         credit_formula="tiered",
@@ -46,6 +40,17 @@ async def seed_sample(session: AsyncSession) -> bool:
         existence_policy="existence_window",
         created_at=now,
     )
+
+
+async def seed_sample(session: AsyncSession) -> bool:
+    """Create the sample catalog in an empty database; leave any other alone."""
+    if await session.scalar(select(func.count()).select_from(Customer)):
+        return False
+    now = datetime.now(UTC)
+    customer = Customer(
+        slug="demo", name="Demo Hosting Customer", timezone="Europe/Berlin", created_at=now
+    )
+    policy = standard_policy(now)
     service = Service(
         customer=customer,
         policy=policy,

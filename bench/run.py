@@ -43,10 +43,10 @@ from app.models import (
     LocationSegment,
     Monitor,
     Service,
-    SlaPolicy,
 )
 from app.monitoring.ingest import MonitorDirectory, ResultIn, ingest
 from app.reports import compute_months, load_services
+from app.sample import standard_policy
 from app.sla.calendar import Month, month_period
 
 log = logging.getLogger("bench")
@@ -63,27 +63,7 @@ async def seed_catalog(sessions: Any, services: int) -> list[int]:
     now = datetime.now(UTC)
     start, end = month_period(MONTH, "UTC")
     async with sessions() as session, session.begin():
-        policy = SlaPolicy(
-            name="bench",
-            target_percent=Decimal("99.9"),
-            credit_tiers=[
-                {"from_percent": "0", "to_percent": "95", "credit_percent": "50"},
-                {"from_percent": "95", "to_percent": "99", "credit_percent": "25"},
-                {"from_percent": "99", "to_percent": "99.9", "credit_percent": "10"},
-            ],
-            credit_formula="tiered",
-            hourly_multiplier=Decimal(1),
-            percent_per_hour=Decimal(0),
-            credit_cap_percent=Decimal(100),
-            min_credit_amount=Decimal(0),
-            prorate_fee=True,
-            min_downtime_seconds=60,
-            maintenance_notice_seconds=86400,
-            maintenance_policy="not_downtime",
-            no_data_policy="up",
-            existence_policy="existence_window",
-            created_at=now,
-        )
+        policy = standard_policy(now, "bench")
         session.add(policy)
         await session.flush()
         customers = [

@@ -11,7 +11,7 @@ import dns.exception
 import dns.resolver
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
-from probes.result import ProbeResult
+from probes.result import ProbeResult, finished
 from probes.targets import parse_host_port
 
 
@@ -39,33 +39,19 @@ async def check_dns(
             resolver = dns.asyncresolver.Resolver()
         answer = await resolver.resolve(target, record_type, lifetime=timeout)
     except TargetRefused as exc:
-        return _result(False, started, f"refused: {exc}")
+        return finished(False, started, f"refused: {exc}")
     except dns.resolver.NXDOMAIN:
-        return _result(False, started, f"{target} does not exist (NXDOMAIN)")
+        return finished(False, started, f"{target} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer:
-        return _result(False, started, f"{target} has no {record_type} record")
+        return finished(False, started, f"{target} has no {record_type} record")
     except dns.exception.Timeout:
-        return _result(False, started, f"no answer within {timeout:g} s")
+        return finished(False, started, f"no answer within {timeout:g} s")
     except (dns.exception.DNSException, ValueError, OSError) as exc:
-        return _result(False, started, f"DNS error: {exc}")
+        return finished(False, started, f"DNS error: {exc}")
     answers = sorted(_normal(rdata.to_text()) for rdata in answer)
     expected = [_normal(str(a)) for a in options.get("expected_answers") or []]
     missing = [a for a in expected if a not in answers]
     if missing:
-        return _result(
-            False, started, f"missing {', '.join(missing)}; got {', '.join(answers)}", answers
-        )
-    return _result(True, started, None, answers)
-
-
-def _result(
-    ok: bool, started: float, error: str | None, answers: list[str] | None = None
-) -> ProbeResult:
-    total = round((time.perf_counter() - started) * 1000, 3)
-    return ProbeResult(
-        ok=ok,
-        latency_ms=int(total),
-        timings={"total": total},
-        error=error,
-        details={"answers": answers} if answers is not None else {},
-    )
+        error = f"missing {', '.join(missing)}; got {', '.join(answers)}"
+        return finished(False, started, error, details={"answers": answers})
+    return finished(True, started, details={"answers": answers})

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
-from probes.result import ProbeResult
+from probes.result import ProbeResult, elapsed_ms, finished
 
 MAX_REDIRECTS = 5
 MAX_BODY = 1_000_000  # bytes read for keyword and JSON assertions
@@ -93,12 +93,12 @@ async def check_http(
         async with asyncio.timeout(timeout):
             response, body, hops = await _fetch(url, options, clients, policy, timings)
     except TimeoutError:
-        return _failed(f"timed out after {timeout:g} s", started, timings)
+        return finished(False, started, f"timed out after {timeout:g} s", timings=timings)
     except TargetRefused as exc:
-        return _failed(f"refused: {exc}", started, timings)
+        return finished(False, started, f"refused: {exc}", timings=timings)
     except httpx.HTTPError as exc:
-        return _failed(_describe(exc), started, timings)
-    timings["total"] = round((time.perf_counter() - started) * 1000, 3)
+        return finished(False, started, _describe(exc), timings=timings)
+    timings["total"] = elapsed_ms(started)
     latency = int(timings["total"])
     problem = _assertion_problem(response, body, options)
     details: dict[str, Any] = {"redirects": hops, "final_url": str(response.url)}
@@ -138,7 +138,7 @@ async def _fetch(
         dns_started = time.perf_counter()
         address = await resolve(host, port, policy)
         if hop == 0:
-            timings["dns"] = round((time.perf_counter() - dns_started) * 1000, 3)
+            timings["dns"] = elapsed_ms(dns_started)
         host_header = host if target.port is None else f"{host}:{target.port}"
         if ":" in host_header and host_header.count(":") > 1:  # a bare IPv6 literal
             host_header = f"[{host}]" + (f":{target.port}" if target.port else "")
@@ -242,8 +242,3 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out: {type(exc).__name__}"
     return f"{type(exc).__name__}: {text}"
-
-
-def _failed(error: str, started: float, timings: dict[str, float]) -> ProbeResult:
-    timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-    return ProbeResult.failure(error, latency_ms=int(timings["total"]), timings=timings)

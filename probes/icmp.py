@@ -11,7 +11,7 @@ from icmplib import async_ping
 from icmplib.exceptions import ICMPLibError, SocketPermissionError
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
-from probes.result import ProbeResult
+from probes.result import ProbeResult, finished
 
 
 async def check_icmp(
@@ -38,35 +38,26 @@ async def check_icmp(
             except SocketPermissionError:
                 continue
         if host is None:
-            return _result(
+            return finished(
                 False,
                 started,
                 "ICMP is not permitted here: allow unprivileged ping "
                 "(sysctl net.ipv4.ping_group_range) or grant CAP_NET_RAW",
             )
     except TargetRefused as exc:
-        return _result(False, started, f"refused: {exc}")
+        return finished(False, started, f"refused: {exc}")
     except (ICMPLibError, OSError) as exc:
-        return _result(False, started, f"ping failed: {exc}")
+        return finished(False, started, f"ping failed: {exc}")
     details = {
         "packets_sent": host.packets_sent,
         "packets_received": host.packets_received,
         "packet_loss": host.packet_loss,
     }
     if not host.is_alive:
-        return _result(False, started, f"no reply to {count} echo requests", details)
+        return finished(False, started, f"no reply to {count} echo requests", details=details)
     return ProbeResult(
         ok=True,
         latency_ms=int(host.avg_rtt),
         timings={"rtt_avg": host.avg_rtt},
         details=details,
-    )
-
-
-def _result(
-    ok: bool, started: float, error: str, details: dict[str, Any] | None = None
-) -> ProbeResult:
-    total = round((time.perf_counter() - started) * 1000, 3)
-    return ProbeResult(
-        ok=ok, latency_ms=int(total), timings={"total": total}, error=error, details=details or {}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,3 +23,30 @@ class ProbeResult:
     @classmethod
     def failure(cls, error: str, **kwargs: Any) -> ProbeResult:
         return cls(ok=False, error=error, **kwargs)
+
+
+def elapsed_ms(since: float) -> float:
+    """Milliseconds since a ``time.perf_counter()`` reading, to the microsecond."""
+    return round((time.perf_counter() - since) * 1000, 3)
+
+
+def finished(
+    ok: bool,
+    started: float,
+    error: str | None = None,
+    *,
+    timings: Mapping[str, float] | None = None,
+    details: Mapping[str, Any] | None = None,
+    degraded: bool = False,
+) -> ProbeResult:
+    """A result for a check begun at ``started``: total time added to the timings and
+    used as the latency."""
+    total = elapsed_ms(started)
+    return ProbeResult(
+        ok=ok,
+        latency_ms=int(total),
+        timings={**(timings or {}), "total": total},
+        error=error,
+        degraded=degraded,
+        details=details or {},
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
-from probes.result import ProbeResult
+from probes.result import ProbeResult, elapsed_ms, finished
 from probes.targets import parse_host_port
 
 MAX_BANNER = 4096
@@ -28,10 +29,10 @@ async def check_tcp(
         endpoint = parse_host_port(target)
         async with asyncio.timeout(timeout):
             address = await resolve(endpoint.host, endpoint.port, policy)
-            timings["dns"] = _ms(started)
+            timings["dns"] = elapsed_ms(started)
             connecting = time.perf_counter()
             reader, writer = await asyncio.open_connection(str(address), endpoint.port)
-            timings["connect"] = _ms(connecting)
+            timings["connect"] = elapsed_ms(connecting)
             if options.get("send"):
                 writer.write(str(options["send"]).encode())
                 await writer.drain()
@@ -39,21 +40,24 @@ async def check_tcp(
             if expect:
                 banner = await _read_until(reader, str(expect).encode())
                 if str(expect).encode() not in banner:
-                    return _done(
-                        False, started, timings, f"expected {expect!r}, got {banner[:200]!r}"
-                    )
+                    error = f"expected {expect!r}, got {banner[:200]!r}"
+                    return finished(False, started, error, timings=timings)
     except TimeoutError:
-        return _done(False, started, timings, f"timed out after {timeout:g} s")
+        return finished(False, started, timings=timings, error=f"timed out after {timeout:g} s")
     except TargetRefused as exc:
-        return _done(False, started, timings, f"refused: {exc}")
+        return finished(False, started, timings=timings, error=f"refused: {exc}")
     except ValueError as exc:
-        return _done(False, started, timings, f"bad target: {exc}")
+        return finished(False, started, timings=timings, error=f"bad target: {exc}")
     except OSError as exc:
-        return _done(False, started, timings, f"connection failed: {exc.strerror or exc}")
+        return finished(
+            False, started, timings=timings, error=f"connection failed: {exc.strerror or exc}"
+        )
     finally:
         if writer is not None:
             writer.close()
-    return _done(True, started, timings, None)
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+    return finished(True, started, timings=timings)
 
 
 async def _read_until(reader: asyncio.StreamReader, expected: bytes) -> bytes:
@@ -69,12 +73,3 @@ async def _read_until(reader: asyncio.StreamReader, expected: bytes) -> bytes:
             break
         data += chunk
     return data
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 3)
-
-
-def _done(ok: bool, started: float, timings: dict[str, float], error: str | None) -> ProbeResult:
-    timings["total"] = _ms(started)
-    return ProbeResult(ok=ok, latency_ms=int(timings["total"]), timings=timings, error=error)

@@ -8,6 +8,7 @@ The check fails when the certificate does not verify or has fewer than
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
-from probes.result import ProbeResult
+from probes.result import ProbeResult, finished
 from probes.targets import parse_host_port
 
 DAY = 86_400
@@ -46,11 +47,11 @@ async def check_tls(
                 verify_error = exc.verify_message or str(exc)
                 der = await _certificate(str(address), endpoint.port, server_name, _lenient())
     except TimeoutError:
-        return _result(False, started, f"timed out after {timeout:g} s")
+        return finished(False, started, f"timed out after {timeout:g} s")
     except TargetRefused as exc:
-        return _result(False, started, f"refused: {exc}")
+        return finished(False, started, f"refused: {exc}")
     except (ssl.SSLError, OSError, ValueError) as exc:
-        return _result(False, started, f"TLS handshake failed: {exc}")
+        return finished(False, started, f"TLS handshake failed: {exc}")
 
     certificate = x509.load_der_x509_certificate(der)
     expires = certificate.not_valid_after_utc
@@ -63,12 +64,12 @@ async def check_tls(
         "chain_valid": verify_error is None,
     }
     if verify_error is not None:
-        return _result(False, started, f"certificate does not verify: {verify_error}", details)
+        error = f"certificate does not verify: {verify_error}"
+        return finished(False, started, error, details=details)
     if days_left < min_days:
-        return _result(
-            False, started, f"certificate expires in {days_left} days (< {min_days})", details
-        )
-    return _result(True, started, None, details, degraded=days_left < warn_days)
+        error = f"certificate expires in {days_left} days (< {min_days})"
+        return finished(False, started, error, details=details)
+    return finished(True, started, details=details, degraded=days_left < warn_days)
 
 
 async def _certificate(host: str, port: int, server_name: str, context: ssl.SSLContext) -> bytes:
@@ -81,6 +82,8 @@ async def _certificate(host: str, port: int, server_name: str, context: ssl.SSLC
         return der
     finally:
         writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
 
 
 def _lenient() -> ssl.SSLContext:
@@ -89,21 +92,3 @@ def _lenient() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _result(
-    ok: bool,
-    started: float,
-    error: str | None,
-    details: dict[str, Any] | None = None,
-    degraded: bool = False,
-) -> ProbeResult:
-    total = round((time.perf_counter() - started) * 1000, 3)
-    return ProbeResult(
-        ok=ok,
-        latency_ms=int(total),
-        timings={"total": total},
-        error=error,
-        degraded=degraded,
-        details=details or {},
-    )

@@ -17,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +156,18 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
         yield application
 
 
-@pytest.fixture
-async def api(app: Any) -> AsyncIterator[Api]:
+@asynccontextmanager
+async def asgi_api(app: Any) -> AsyncIterator[Api]:
+    """An Api talking to ``app`` in process (its lifespan must already be running)."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as client:
         yield Api(client)
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    async with asgi_api(app) as client:
+        yield client
 
 
 TIERS = [

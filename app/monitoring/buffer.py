@@ -66,19 +66,20 @@ class ResultBuffer:
                 log.exception("could not write %d results; will retry", len(self.pending))
 
     async def flush(self) -> int:
-        """Write everything pending; on failure the rows stay pending."""
+        """Write everything pending; on failure the rows stay pending. Under sustained
+        load this keeps draining, counting each batch as it is written."""
         async with self._lock:
             written = 0
             while self.pending:
-                batch = [
-                    self.pending.popleft() for _ in range(min(self.max_batch, len(self.pending)))
-                ]
+                size = min(self.max_batch, len(self.pending))
+                batch = [self.pending.popleft() for _ in range(size)]
                 try:
-                    written += await self._write(batch)
+                    stored = await self._write(batch)
                 except Exception:
                     self.pending.extendleft(reversed(batch))
                     raise
-            self.written += written
+                written += stored
+                self.written += stored
             return written
 
     async def _write(self, batch: list[ResultIn]) -> int:

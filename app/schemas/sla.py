@@ -38,32 +38,9 @@ class DowntimePeriod(BaseModel):
     seconds: int
 
 
-class Adjustment(BaseModel):
-    """What a closed month's figures would be now; the statement itself never changes."""
+class Figures(BaseModel):
+    """The figures of a month; what an adjustment restates."""
 
-    uptime_percent: str | None
-    downtime_seconds: int
-    excused_seconds: int
-    no_data_seconds: int
-    coverage_percent: str
-    breached: bool
-    needs_review: bool
-    credit_percent: str
-    credit_amount: str
-    downtime_periods: list[DowntimePeriod]
-    credit_amount_delta: str
-
-
-class SlaRead(BaseModel):
-    service_id: int
-    service_slug: str
-    customer_id: int
-    customer_slug: str
-    month: str
-    timezone: str
-    period_start: str
-    period_end: str
-    target_percent: str
     uptime_percent: str | None = Field(description="truncated to 4 decimals; null if A = 0")
     downtime_seconds: int
     excused_seconds: int
@@ -73,8 +50,26 @@ class SlaRead(BaseModel):
     needs_review: bool
     credit_percent: str
     credit_amount: str
-    currency: str
     downtime_periods: list[DowntimePeriod]
+
+
+class Adjustment(Figures):
+    """What a closed month's figures would be now; the statement itself never changes."""
+
+    credit_amount_delta: str
+
+
+class SlaRead(Figures):
+    service_id: int
+    service_slug: str
+    customer_id: int
+    customer_slug: str
+    month: str
+    timezone: str
+    period_start: str
+    period_end: str
+    target_percent: str
+    currency: str
     status: str = Field(description="open, or closed (frozen statement)")
     as_of: str = Field(description="open: the time of computation; closed: when it closed")
     statement_digest: str | None = None

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from app.config import Settings
 from app.main import create_app
 from app.models import CheckResult
-from tests.conftest import Api
+from tests.conftest import Api, asgi_api
 from tests.monitoring.conftest import make_service
 
 
@@ -97,22 +96,47 @@ async def test_private_targets_are_refused_unless_allowed(
         update={"scheduler_enabled": True, "allow_private_targets": False}
     )
     application = create_app(guarded)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://uptally.test") as c:
-            api = Api(c)
-            service_id = await make_service(api)
-            monitor = await api.create(
-                "/api/v1/monitors",
-                {
-                    "service_id": service_id,
-                    "name": "inside",
-                    "kind": "http",
-                    "target": f"{http_url}/ok",
-                },
-            )
-            await application.state.scheduler.check_now(monitor["id"])
-            await application.state.scheduler.buffer.flush()
-            [refused] = await _results(application, monitor["id"])
+    async with application.router.lifespan_context(application), asgi_api(application) as api:
+        service_id = await make_service(api)
+        monitor = await api.create(
+            "/api/v1/monitors",
+            {
+                "service_id": service_id,
+                "name": "inside",
+                "kind": "http",
+                "target": f"{http_url}/ok",
+            },
+        )
+        await application.state.scheduler.check_now(monitor["id"])
+        await application.state.scheduler.buffer.flush()
+        [refused] = await _results(application, monitor["id"])
     assert not refused.ok
     assert "loopback" in (refused.error or "")
+
+
+async def test_a_run_that_starts_too_late_is_shed_not_run(http_url: str) -> None:
+    import time
+
+    from app.monitoring.ingest import ResultIn
+    from app.monitoring.scheduler import CheckScheduler, MonitorSpec, max_lag
+    from probes.guard import AddressPolicy
+    from probes.registry import ProbeContext
+
+    results: list[ResultIn] = []
+    lags: list[float] = []
+    probes = ProbeContext(policy=AddressPolicy(allow_private=True))
+    scheduler = CheckScheduler("local", probes, results.append, observe_lag=lags.append)
+    spec = MonitorSpec(7, "http", f"{http_url}/ok", {}, 10, 5, ("local",), 0)
+    assert max_lag(spec) == 5
+    scheduler.specs[spec.id] = spec
+    try:
+        scheduler._due[spec.id] = time.time() - 6  # due 6 s ago: too late for 10 s
+        await scheduler.run_job(spec.id)
+        assert results == [] and scheduler.stats == {"checks": 0, "shed": 1}
+        scheduler._due[spec.id] = time.time() - 1  # 1 s late: still worth running
+        await scheduler.run_job(spec.id)
+        assert len(results) == 1 and results[0].ok
+        assert scheduler.stats == {"checks": 1, "shed": 1}
+        assert 5.9 < lags[0] < 7 and 0.9 < lags[1] < 2
+    finally:
+        await probes.aclose()
