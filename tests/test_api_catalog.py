@@ -504,3 +504,43 @@ async def test_stretching_a_window_reannounces_it_but_shrinking_does_not(
     assert stretched.json()["imported"] is False
     await api.call("DELETE", path, expect=204)
     await api.call("GET", path, expect=404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/customers/99999999999999999999999", None),
+        ("GET", "/api/v1/services?customer_id=99999999999999999999999", None),
+        ("DELETE", "/api/v1/monitors/9223372036854775808", None),
+        ("GET", "/api/v1/services/0/sla?month=2025-06", None),
+        (
+            "POST",
+            "/api/v1/results",
+            {
+                "results": [
+                    {
+                        "monitor_id": 2**64,
+                        "location": "local",
+                        "checked_at": "2025-06-01T00:00:00Z",
+                        "ok": True,
+                    }
+                ]
+            },
+        ),
+        (
+            "POST",
+            "/api/v1/maintenance-windows",
+            {
+                "service_id": 2**63,
+                "title": "w",
+                "starts_at": "2030-01-01T00:00:00Z",
+                "ends_at": "2030-01-01T01:00:00Z",
+            },
+        ),
+    ],
+)
+async def test_ids_beyond_64_bits_are_a_422_not_a_driver_overflow(
+    api: Api, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    response = await api.call(method, path, json=body)
+    assert response.status_code == 422, response.text

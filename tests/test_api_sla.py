@@ -364,3 +364,20 @@ async def test_customer_keys_read_only_their_own_figures(
     assert [i["service_slug"] for i in page["items"]] == ["web"]
     admin_page = (await api.call("GET", "/api/v1/credits?month=2025-06", expect=200)).json()
     assert sorted(i["service_slug"] for i in admin_page["items"]) == ["shop", "web"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xff", b"", b"[]", b'{"results": "x"}', b'{"results": []}', b"{" * 10_000]
+)
+async def test_garbage_result_bodies_are_a_422(api: Api, app: Any, body: bytes) -> None:
+    response = await api.client.post(
+        "/api/v1/results",
+        content=body,
+        headers={**api.headers("test-admin-token"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert await stored_results(app) == 0
+
+
+async def test_a_huge_offset_is_a_422(api: Api) -> None:
+    await api.call("GET", f"/api/v1/customers?offset={10**40}", expect=422)

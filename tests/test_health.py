@@ -21,3 +21,13 @@ async def test_openapi_schema_documents_the_admin_api(api: Api) -> None:
         "/api/v1/maintenance-windows",
     ):
         assert path in schema["paths"]
+
+
+async def test_the_results_body_schema_resolves_inside_the_openapi_document(api: Api) -> None:
+    schema = (await api.call("GET", "/openapi.json", token=None, expect=200)).json()
+    body = schema["paths"]["/api/v1/results"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert "$ref" not in str(body) and "$defs" not in str(body)
+    row = body["properties"]["results"]["items"]
+    assert set(row["required"]) == {"monitor_id", "location", "checked_at", "ok"}

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from app.api.deps import BillingReader, Reader, SessionDep, load_service
+from app.api.deps import BillingReader, IdPath, Reader, SessionDep, load_service
 from app.models import Monitor
 from app.monitoring.folding import fold_pending
 from app.reports import (
@@ -54,7 +54,7 @@ async def _fold_for(request: Request, session: Any, service_ids: list[int] | Non
 
 @router.get("/services/{service_id}/sla", response_model=SlaRead)
 async def service_sla(
-    service_id: int,
+    service_id: IdPath,
     request: Request,
     session: SessionDep,
     who: Reader,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.api.deps import (
     Admin,
+    IdPath,
     PagingDep,
     Reader,
     SessionDep,
@@ -40,13 +41,13 @@ async def list_customers(session: SessionDep, who: Reader, page: PagingDep) -> l
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)
-async def read_customer(customer_id: int, session: SessionDep, who: Reader) -> Customer:
+async def read_customer(customer_id: IdPath, session: SessionDep, who: Reader) -> Customer:
     return await load_customer(session, who, customer_id)
 
 
 @router.patch("/{customer_id}", response_model=CustomerRead)
 async def update_customer(
-    customer_id: int, body: CustomerUpdate, session: SessionDep, who: Admin
+    customer_id: IdPath, body: CustomerUpdate, session: SessionDep, who: Admin
 ) -> Customer:
     customer = await load_customer(session, who, customer_id)
     current = CustomerRead.model_validate(customer).model_dump(exclude={"id"})
@@ -58,7 +59,7 @@ async def update_customer(
 
 
 @router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_customer(customer_id: int, session: SessionDep, who: Admin) -> None:
+async def delete_customer(customer_id: IdPath, session: SessionDep, who: Admin) -> None:
     customer = await load_customer(session, who, customer_id)
     if await session.scalar(select(Service.id).where(Service.customer_id == customer.id)):
         raise conflict(f"customer {customer_id} still has services; delete them first")

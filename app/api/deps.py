@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
@@ -14,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal, Scope, authenticate
 from app.config import Settings
 from app.models import Customer, MaintenanceWindow, Monitor, Service, SlaPolicy
+from app.schemas.common import MAX_ID
+
+# Path and query ids, bounded like the database's 64-bit keys (a larger one is a 422).
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
@@ -161,8 +166,8 @@ class Paging(BaseModel):
 def paging(limit: int = 100, offset: int = 0) -> Paging:
     if not 1 <= limit <= 1000:
         raise HTTPException(422, "limit must be from 1 to 1000")
-    if offset < 0:
-        raise HTTPException(422, "offset must not be negative")
+    if not 0 <= offset <= MAX_ID:
+        raise HTTPException(422, "offset must be from 0 to 2^63-1")
     return Paging(limit=limit, offset=offset)
 
 

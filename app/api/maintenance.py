@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from app.api.deps import (
     Admin,
+    IdFilter,
+    IdPath,
     PagingDep,
     Reader,
     SessionDep,
@@ -64,7 +66,7 @@ async def list_windows(
     session: SessionDep,
     who: Reader,
     page: PagingDep,
-    service_id: int | None = None,
+    service_id: IdFilter = None,
 ) -> list[MaintenanceWindow]:
     query = (
         select(MaintenanceWindow)
@@ -80,13 +82,13 @@ async def list_windows(
 
 
 @router.get("/{window_id}", response_model=MaintenanceWindowRead)
-async def read_window(window_id: int, session: SessionDep, who: Reader) -> MaintenanceWindow:
+async def read_window(window_id: IdPath, session: SessionDep, who: Reader) -> MaintenanceWindow:
     return await load_window(session, who, window_id)
 
 
 @router.patch("/{window_id}", response_model=MaintenanceWindowRead)
 async def update_window(
-    window_id: int, body: MaintenanceWindowUpdate, session: SessionDep, who: Admin
+    window_id: IdPath, body: MaintenanceWindowUpdate, session: SessionDep, who: Admin
 ) -> MaintenanceWindow:
     window = await load_window(session, who, window_id)
     current = {
@@ -108,6 +110,6 @@ async def update_window(
 
 
 @router.delete("/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_window(window_id: int, session: SessionDep, who: Admin) -> None:
+async def delete_window(window_id: IdPath, session: SessionDep, who: Admin) -> None:
     await session.delete(await load_window(session, who, window_id))
     await session.commit()

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from app.api.deps import (
     Admin,
+    IdFilter,
+    IdPath,
     PagingDep,
     Reader,
     SessionDep,
@@ -86,7 +88,7 @@ async def list_monitors(
     session: SessionDep,
     who: Reader,
     page: PagingDep,
-    service_id: int | None = None,
+    service_id: IdFilter = None,
 ) -> list[MonitorRead]:
     query = select(Monitor).order_by(Monitor.id).limit(page.limit).offset(page.offset)
     if who.customer_id is not None:
@@ -98,14 +100,14 @@ async def list_monitors(
 
 @router.get("/{monitor_id}", response_model=MonitorRead)
 async def read_monitor(
-    monitor_id: int, request: Request, session: SessionDep, who: Reader
+    monitor_id: IdPath, request: Request, session: SessionDep, who: Reader
 ) -> MonitorRead:
     return monitor_read(await load_monitor(session, who, monitor_id), request)
 
 
 @router.patch("/{monitor_id}", response_model=MonitorRead)
 async def update_monitor(
-    monitor_id: int, body: MonitorUpdate, request: Request, session: SessionDep, who: Admin
+    monitor_id: IdPath, body: MonitorUpdate, request: Request, session: SessionDep, who: Admin
 ) -> MonitorRead:
     """Any create field but service_id and kind; ``enabled: false`` pauses probing."""
     monitor = await load_monitor(session, who, monitor_id)
@@ -125,7 +127,7 @@ async def update_monitor(
 
 @router.delete("/{monitor_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_monitor(
-    monitor_id: int, request: Request, session: SessionDep, who: Admin
+    monitor_id: IdPath, request: Request, session: SessionDep, who: Admin
 ) -> None:
     """Deletes the monitor with its results and timeline; closed statements keep
     their figures. To stop probing but keep history, PATCH ``enabled: false``."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.api.deps import (
     Admin,
     BillingReader,
+    IdPath,
     PagingDep,
     SessionDep,
     conflict,
@@ -49,13 +50,13 @@ async def list_policies(session: SessionDep, _: BillingReader, page: PagingDep) 
 
 
 @router.get("/{policy_id}", response_model=SlaPolicyRead)
-async def read_policy(policy_id: int, session: SessionDep, _: BillingReader) -> SlaPolicy:
+async def read_policy(policy_id: IdPath, session: SessionDep, _: BillingReader) -> SlaPolicy:
     return await load_policy(session, policy_id)
 
 
 @router.patch("/{policy_id}", response_model=SlaPolicyRead)
 async def update_policy(
-    policy_id: int, body: SlaPolicyUpdate, session: SessionDep, _: Admin
+    policy_id: IdPath, body: SlaPolicyUpdate, session: SessionDep, _: Admin
 ) -> SlaPolicy:
     """Changes apply to every month not yet closed; closed statements never change."""
     policy = await load_policy(session, policy_id)
@@ -68,7 +69,7 @@ async def update_policy(
 
 
 @router.delete("/{policy_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_policy(policy_id: int, session: SessionDep, _: Admin) -> None:
+async def delete_policy(policy_id: IdPath, session: SessionDep, _: Admin) -> None:
     policy = await load_policy(session, policy_id)
     if await session.scalar(select(Service.id).where(Service.policy_id == policy.id)):
         raise conflict(f"SLA policy {policy_id} is used by services; move them first")

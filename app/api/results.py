@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from app.api.deps import Agent, SessionDep
@@ -23,6 +23,26 @@ from app.sla.calendar import EPOCH, to_epoch
 router = APIRouter(prefix="/api/v1", tags=["results"])
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its local ``$defs`` inlined, so it can sit inside
+    the OpenAPI document (where ``#/$defs/...`` would point at nothing)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 @router.post(
     "/results",
     status_code=status.HTTP_202_ACCEPTED,
@@ -30,7 +50,7 @@ router = APIRouter(prefix="/api/v1", tags=["results"])
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ResultBatch.model_json_schema()}},
+            "content": {"application/json": {"schema": inline_schema(ResultBatch)}},
         }
     },
 )
@@ -43,9 +63,10 @@ async def push_results(request: Request, session: SessionDep, _: Agent) -> Accep
     try:
         body = ResultBatch.model_validate_json(await request.body())
     except ValidationError as exc:
+        # No "input" echoed back: it may be bytes that are not even UTF-8.
         raise RequestValidationError(
             [
-                {**e, "loc": ("body", *e["loc"])}
+                {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
                 for e in exc.errors(include_url=False, include_context=False)
             ]
         ) from None

@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from app.api.deps import (
     Admin,
+    IdFilter,
+    IdPath,
     PagingDep,
     Reader,
     SessionDep,
@@ -41,7 +43,7 @@ async def create_service(body: ServiceCreate, session: SessionDep, who: Admin) -
 
 @router.get("", response_model=list[ServiceRead])
 async def list_services(
-    session: SessionDep, who: Reader, page: PagingDep, customer_id: int | None = None
+    session: SessionDep, who: Reader, page: PagingDep, customer_id: IdFilter = None
 ) -> list[Service]:
     query = select(Service).order_by(Service.id).limit(page.limit).offset(page.offset)
     if who.customer_id is not None:
@@ -52,13 +54,13 @@ async def list_services(
 
 
 @router.get("/{service_id}", response_model=ServiceRead)
-async def read_service(service_id: int, session: SessionDep, who: Reader) -> Service:
+async def read_service(service_id: IdPath, session: SessionDep, who: Reader) -> Service:
     return await load_service(session, who, service_id)
 
 
 @router.patch("/{service_id}", response_model=ServiceRead)
 async def update_service(
-    service_id: int, body: ServiceUpdate, session: SessionDep, who: Admin
+    service_id: IdPath, body: ServiceUpdate, session: SessionDep, who: Admin
 ) -> Service:
     service = await load_service(session, who, service_id)
     current = ServiceRead.model_validate(service).model_dump(exclude={"id"})
@@ -72,7 +74,7 @@ async def update_service(
 
 
 @router.delete("/{service_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_service(service_id: int, session: SessionDep, who: Admin) -> None:
+async def delete_service(service_id: IdPath, session: SessionDep, who: Admin) -> None:
     service = await load_service(session, who, service_id)
     for table, what in ((Monitor, "monitors"), (MaintenanceWindow, "maintenance windows")):
         if await session.scalar(select(table.id).where(table.service_id == service.id)):

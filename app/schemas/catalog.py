@@ -11,6 +11,7 @@ from app.schemas.common import (
     LOCATION_RE,
     Currency,
     DecimalStr,
+    Ident,
     Instant,
     Money,
     MoneyStr,
@@ -131,10 +132,10 @@ class SlaPolicyRead(ReadModel):
 
 
 class ServiceCreate(Strict):
-    customer_id: int
+    customer_id: Ident
     name: Name
     slug: Slug
-    policy_id: int
+    policy_id: Ident
     monthly_fee: Money
     currency: Currency = "USD"
     starts_at: Instant | None = None
@@ -150,7 +151,7 @@ class ServiceCreate(Strict):
 class ServiceUpdate(Strict):
     name: Name | None = None
     slug: Slug | None = None
-    policy_id: int | None = None
+    policy_id: Ident | None = None
     monthly_fee: Money | None = None
     currency: Currency | None = None
     starts_at: Instant | None = None
@@ -256,7 +257,7 @@ class MonitorOptions(Strict):
 
 
 class MonitorCreate(MonitorOptions):
-    service_id: int
+    service_id: Ident
     name: Name
     kind: MonitorKind
     target: str = Field(default="", max_length=2048)
@@ -344,7 +345,7 @@ class MonitorRead(ReadModel):
 
 
 class MaintenanceWindowCreate(Strict):
-    service_id: int
+    service_id: Ident
     starts_at: Instant
     ends_at: Instant
     title: Name

@@ -64,3 +64,7 @@ Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), _max_places(2)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Instant = AwareDatetime
+
+# Ids are 64-bit in the database: a larger number is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+Ident = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.common import LOCATION_RE, Instant, Strict
+from app.schemas.common import LOCATION_RE, Ident, Instant, Strict
 
 
 class ResultRow(Strict):
@@ -12,7 +12,7 @@ class ResultRow(Strict):
     # but `error`, kept as sent).
     model_config = ConfigDict(extra="forbid")
 
-    monitor_id: int
+    monitor_id: Ident
     location: str = Field(pattern=LOCATION_RE)
     checked_at: Instant = Field(description="kept to the whole second")
     ok: bool
