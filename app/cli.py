@@ -154,7 +154,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             options[key] = value
     try:  # the same validation as creating a monitor: clear errors, not a crash
         monitor = MonitorCreate(
-            service_id=0,
+            service_id=1,  # a placeholder: only the target and options are checked
             name="check",
             kind=kind,
             target=args.target,
