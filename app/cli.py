@@ -179,8 +179,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     result = asyncio.run(run())
     verdict = "UP" if result.ok else "DOWN"
-    if result.ok and result.degraded:
-        verdict = "UP (degraded)"
+    if result.ok and result.warning:
+        verdict = "UP (warning)"
     parts = [verdict, kind, monitor.target]
     if result.status_code:
         parts.append(str(result.status_code))
@@ -193,6 +193,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  {key}: {value}")
     if result.error:
         print(f"  error: {result.error}")
+    if result.warning:
+        print(f"  warning: {result.warning}")
     return 0 if result.ok else 1
 
 

@@ -111,14 +111,16 @@ async def check_http(
             error=problem,
             details=details,
         )
-    degraded = options.degraded_latency_ms is not None and latency > options.degraded_latency_ms
+    warning = None
+    if options.degraded_latency_ms is not None and latency > options.degraded_latency_ms:
+        warning = f"slow: {latency} ms > {options.degraded_latency_ms} ms"
     return ProbeResult(
         ok=True,
         latency_ms=latency,
         timings=timings,
         status_code=response.status_code,
-        degraded=degraded,
         details=details,
+        warning=warning,
     )
 
 

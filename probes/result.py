@@ -16,9 +16,13 @@ class ProbeResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     status_code: int | None = None
     error: str | None = None
-    # Slower than the monitor's degraded threshold, though it passed.
-    degraded: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    # Passed, but with something to act on (slow response, certificate expiring soon).
+    warning: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self.warning is not None
 
     @classmethod
     def failure(cls, error: str, **kwargs: Any) -> ProbeResult:
@@ -37,7 +41,7 @@ def finished(
     *,
     timings: Mapping[str, float] | None = None,
     details: Mapping[str, Any] | None = None,
-    degraded: bool = False,
+    warning: str | None = None,
 ) -> ProbeResult:
     """A result for a check begun at ``started``: total time added to the timings and
     used as the latency."""
@@ -47,6 +51,6 @@ def finished(
         latency_ms=int(total),
         timings={**(timings or {}), "total": total},
         error=error,
-        degraded=degraded,
         details=details or {},
+        warning=warning,
     )

@@ -1,7 +1,7 @@
 """The TLS certificate probe: chain valid, hostname matching, days until expiry.
 
 The check fails when the certificate does not verify or has fewer than
-``min_days_left`` days; with fewer than ``warn_days`` it passes but is ``degraded``
+``min_days_left`` days; with fewer than ``warn_days`` it passes with a ``warning``
 (the warning before expiry).
 """
 
@@ -69,7 +69,10 @@ async def check_tls(
     if days_left < min_days:
         error = f"certificate expires in {days_left} days (< {min_days})"
         return finished(False, started, error, details=details)
-    return finished(True, started, details=details, degraded=days_left < warn_days)
+    warning = None
+    if days_left < warn_days:
+        warning = f"certificate expires in {days_left} days (warning below {warn_days})"
+    return finished(True, started, details=details, warning=warning)
 
 
 async def _certificate(host: str, port: int, server_name: str, context: ssl.SSLContext) -> bytes:

@@ -381,3 +381,25 @@ async def test_garbage_result_bodies_are_a_422(api: Api, app: Any, body: bytes) 
 
 async def test_a_huge_offset_is_a_422(api: Api) -> None:
     await api.call("GET", f"/api/v1/customers?offset={10**40}", expect=422)
+
+
+async def test_recent_results_show_errors_and_warnings_to_their_customer_only(
+    api: Api, app: Any, catalog: Catalog
+) -> None:
+    monitor_id = catalog["monitor"]["id"]
+    rows = hourly(monitor_id, "2025-06-01 00:00", "2025-06-01 03:00")
+    rows[1] = {**rows[1], "warning": "certificate expires in 5 days (warning below 14)"}
+    rows[2] = {**rows[2], "ok": False, "error": "status 503", "status_code": 503}
+    await push(api, rows)
+    token = await make_key(app, "customer", "acme")
+    shown = (
+        await api.call(
+            "GET", f"/api/v1/monitors/{monitor_id}/results?limit=2", token=token, expect=200
+        )
+    ).json()
+    assert [r["checked_at"] for r in shown] == ["2025-06-01T02:00:00Z", "2025-06-01T01:00:00Z"]
+    assert shown[0]["error"] == "status 503" and not shown[0]["ok"]
+    assert shown[1]["warning"] == "certificate expires in 5 days (warning below 14)"
+    await api.create("/api/v1/customers", {"slug": "globex", "name": "Globex"})
+    other = await make_key(app, "customer", "globex")
+    await api.call("GET", f"/api/v1/monitors/{monitor_id}/results", token=other, expect=404)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 
 from app.api.deps import (
@@ -24,10 +24,12 @@ from app.api.deps import (
     load_service,
     validate_merged,
 )
-from app.models import Monitor, Service
+from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
-from app.sla.calendar import to_epoch
+from app.schemas.common import LOCATION_RE
+from app.schemas.sla import ResultRead
+from app.sla.calendar import from_epoch, to_epoch
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
@@ -135,3 +137,37 @@ async def delete_monitor(
     await session.delete(monitor)
     await session.commit()
     await _notify(request, monitor_id)
+
+
+@router.get("/{monitor_id}/results", response_model=list[ResultRead])
+async def recent_results(
+    monitor_id: IdPath,
+    session: SessionDep,
+    who: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    location: Annotated[str | None, Query(pattern=LOCATION_RE)] = None,
+) -> list[ResultRead]:
+    """The monitor's latest raw results, newest first, with their errors and warnings
+    (what support looks at when a customer calls)."""
+    await load_monitor(session, who, monitor_id)
+    query = (
+        select(CheckResult)
+        .where(CheckResult.monitor_id == monitor_id)
+        .order_by(CheckResult.checked_at.desc(), CheckResult.location)
+        .limit(limit)
+    )
+    if location is not None:
+        query = query.where(CheckResult.location == location)
+    return [
+        ResultRead(
+            location=r.location,
+            checked_at=from_epoch(r.checked_at),
+            ok=r.ok,
+            latency_ms=r.latency_ms,
+            status_code=r.status_code,
+            error=r.error,
+            warning=r.warning,
+            interval_seconds=r.interval_seconds,
+        )
+        for r in await session.scalars(query)
+    ]

@@ -82,6 +82,7 @@ async def push_results(request: Request, session: SessionDep, _: Agent) -> Accep
             r.latency_ms,
             r.status_code,
             r.error,
+            r.warning,
         )
         for r in body.results
     ]

@@ -41,6 +41,8 @@ class CheckResult(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # A passing check with something to act on (slow, certificate expiring soon).
+    warning: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     received_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -34,6 +34,7 @@ class ResultIn:
     latency_ms: int | None = None
     status_code: int | None = None
     error: str | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ async def store_results(
         index_elements=["monitor_id", "location", "checked_at"],
         set_={
             name: results.excluded[name]
-            for name in ("ok", "interval_seconds", "latency_ms", "status_code", "error")
+            for name in ("ok", "interval_seconds", "latency_ms", "status_code", "error", "warning")
         },
         where=replaces,
     )
@@ -209,5 +210,6 @@ def _values(row: ResultIn, at: int, ok: bool, interval: int, now: int) -> dict[s
         "latency_ms": row.latency_ms,
         "status_code": row.status_code,
         "error": row.error[:1000] if row.error else None,
+        "warning": row.warning[:1000] if row.warning else None,
         "received_at": now,
     }

@@ -252,6 +252,7 @@ class CheckScheduler:
                 latency_ms=result.latency_ms,
                 status_code=result.status_code,
                 error=result.error,
+                warning=result.warning,
             )
         )
 

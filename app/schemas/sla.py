@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.common import LOCATION_RE, Ident, Instant, Strict
+from app.schemas.common import LOCATION_RE, Ident, Instant, ReadModel, Strict, UTCTime
 
 
 class ResultRow(Strict):
@@ -19,9 +19,23 @@ class ResultRow(Strict):
     latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)
     status_code: int | None = Field(default=None, ge=100, le=599)
     error: str | None = Field(default=None, max_length=1000)
+    warning: str | None = Field(
+        default=None, max_length=1000, description="a passing check's warning (e.g. TLS expiry)"
+    )
     interval_seconds: int | None = Field(
         default=None, ge=1, le=31 * 86_400, description="default: the monitor's interval"
     )
+
+
+class ResultRead(ReadModel):
+    location: str
+    checked_at: UTCTime
+    ok: bool
+    latency_ms: int | None
+    status_code: int | None
+    error: str | None
+    warning: str | None
+    interval_seconds: int
 
 
 class ResultBatch(Strict):

@@ -140,3 +140,28 @@ async def test_a_run_that_starts_too_late_is_shed_not_run(http_url: str) -> None
         assert 5.9 < lags[0] < 7 and 0.9 < lags[1] < 2
     finally:
         await probes.aclose()
+
+
+async def test_a_passing_checks_warning_is_stored_and_shown(
+    live: tuple[Api, Any], http_url: str
+) -> None:
+    api, app = live
+    service_id = await make_service(api)
+    monitor = await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": service_id,
+            "name": "slowish",
+            "kind": "http",
+            "target": f"{http_url}/slow",
+            "timeout_seconds": 5,
+            "degraded_latency_ms": 500,
+        },
+    )
+    await app.state.scheduler.check_now(monitor["id"])
+    await app.state.scheduler.buffer.flush()
+    shown = (await api.call("GET", f"/api/v1/monitors/{monitor['id']}/results", expect=200)).json()
+    assert len(shown) == 1
+    assert shown[0]["ok"] is True
+    assert shown[0]["warning"].startswith("slow: ")
+    assert shown[0]["checked_at"].endswith("Z")

@@ -111,6 +111,7 @@ async def test_slow_response_times_out(ctx: ProbeContext, http_url: str) -> None
 async def test_slow_but_passing_response_is_degraded(ctx: ProbeContext, http_url: str) -> None:
     result = await http(ctx, f"{http_url}/slow", timeout=5, degraded_latency_ms=500)
     assert result.ok and result.degraded
+    assert (result.warning or "").startswith("slow: ") and "> 500 ms" in (result.warning or "")
 
 
 async def test_reset_connection_fails(ctx: ProbeContext, http_url: str) -> None:

@@ -93,6 +93,7 @@ async def test_tls_expiring_certificate_warns_then_fails(
     target = expiring_https_url.removeprefix("https://")
     warned = await probe(ctx, "tls", target, warn_days=14)
     assert warned.ok and warned.degraded
+    assert warned.warning == "certificate expires in 5 days (warning below 14)"
     assert warned.details["days_left"] == 5
     failed = await probe(ctx, "tls", target, min_days_left=7)
     assert not failed.ok

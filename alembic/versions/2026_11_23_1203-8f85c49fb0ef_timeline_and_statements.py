@@ -1,8 +1,8 @@
 """timeline and statements
 
-Revision ID: 64b7d5695375
+Revision ID: 8f85c49fb0ef
 Revises: af8d2d1b5abc
-Create Date: 2026-11-23 11:01:40.263458
+Create Date: 2026-11-23 12:03:21.221513
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import app.db
 from alembic import op
 
 
-revision: str = '64b7d5695375'
+revision: str = '8f85c49fb0ef'
 down_revision: str | None = 'af8d2d1b5abc'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('latency_ms', sa.Integer(), nullable=True),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.String(length=1000), nullable=True),
+    sa.Column('warning', sa.String(length=1000), nullable=True),
     sa.Column('received_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['monitor_id'], ['monitors.id'], name=op.f('fk_check_results_monitor_id_monitors'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('monitor_id', 'location', 'checked_at', name=op.f('pk_check_results'))
