@@ -403,3 +403,35 @@ async def test_recent_results_show_errors_and_warnings_to_their_customer_only(
     await api.create("/api/v1/customers", {"slug": "globex", "name": "Globex"})
     other = await make_key(app, "customer", "globex")
     await api.call("GET", f"/api/v1/monitors/{monitor_id}/results", token=other, expect=404)
+
+
+async def test_a_batch_colliding_in_the_middle_stores_everything_once(
+    api: Api, app: Any, catalog: Catalog
+) -> None:
+    monitor_id = catalog["monitor"]["id"]
+    first = hourly(monitor_id, "2025-06-01 00:00", "2025-06-01 03:00")  # 00, 01, 02
+    await push(api, first)
+    # New rows around a copy of 01:00 that now says "failed": the copy collides half-way
+    # through the batch, and the failure must replace the stored success.
+    second = [
+        row(monitor_id, at("2025-06-01 03:00"), True),
+        {**first[1], "ok": False, "error": "late failure"},
+        row(monitor_id, at("2025-06-01 04:00"), True),
+    ]
+    assert await push(api, second) == 3
+    async with app.state.sessions() as session:
+        stored = {
+            r.checked_at: r.ok
+            for r in await session.scalars(
+                select(CheckResult).where(CheckResult.monitor_id == monitor_id)
+            )
+        }
+    hour = 3600
+    base = int(at("2025-06-01 00:00").timestamp())
+    assert stored == {
+        base: True,
+        base + hour: False,
+        base + 2 * hour: True,
+        base + 3 * hour: True,
+        base + 4 * hour: True,
+    }
