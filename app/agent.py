@@ -28,6 +28,7 @@ import httpx
 
 from app.monitoring.ingest import ResultIn
 from app.monitoring.scheduler import CheckScheduler, MonitorSpec
+from app.sla.calendar import utc_text
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 
@@ -165,7 +166,7 @@ class Agent:
                 "results": [
                     {
                         **{k: v for k, v in asdict(row).items() if v is not None},
-                        "checked_at": _rfc3339(row.checked_at),
+                        "checked_at": utc_text(row.checked_at),
                     }
                     for _, row in batch
                 ]
@@ -203,12 +204,6 @@ class Agent:
             await self.send_pending()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.send_every)
-
-
-def _rfc3339(instant: int) -> str:
-    from app.sla.calendar import from_epoch
-
-    return from_epoch(instant).isoformat().replace("+00:00", "Z")
 
 
 def _bad_row(body: Any) -> int | None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +32,7 @@ from app.models import (
     Statement,
 )
 from app.schemas.sla import Figures
-from app.sla.calendar import Month, from_epoch, month_period, to_epoch
+from app.sla.calendar import Month, from_epoch, month_period, to_epoch, utc_text
 from app.sla.policy import (
     CreditFormula,
     CreditTier,
@@ -230,11 +229,6 @@ def percent_text(value: Fraction) -> str:
     """A percent as a decimal string: exact when it has at most 4 decimals, else
     truncated to 4 ('10', '2.7777')."""
     return str(plain_decimal(Decimal(truncate(value))))
-
-
-@lru_cache(maxsize=4096)
-def utc_text(instant: int) -> str:
-    return from_epoch(instant).isoformat().replace("+00:00", "Z")
 
 
 def credit_row(item: ServiceMonth) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import BillingReader, IdPath, Reader, SessionDep, load_service
+from app.api.deps import BillingReader, IdPath, Reader, SessionDep, not_found, owns
 from app.models import Monitor
 from app.monitoring.folding import fold_pending
 from app.reports import (
@@ -27,10 +28,9 @@ from app.reports import (
     figures_document,
     load_services,
     statements_for,
-    utc_text,
 )
 from app.schemas.sla import CloseResult, CreditItem, CreditsPage, SlaRead
-from app.sla.calendar import Month, to_epoch
+from app.sla.calendar import Month, to_epoch, utc_text
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -42,7 +42,7 @@ def parse_month(month: str) -> Month:
         raise HTTPException(422, f"month: {exc}") from None
 
 
-async def _fold_for(request: Request, session: Any, service_ids: list[int] | None) -> None:
+async def _fold_for(request: Request, session: AsyncSession, service_ids: list[int] | None) -> None:
     """Bring the stored timeline up to date for these services before reporting."""
     monitor_ids = None
     if service_ids is not None:
@@ -62,9 +62,11 @@ async def service_sla(
 ) -> dict[str, Any]:
     """A service's figures for one month (open: as of now; closed: its statement)."""
     period = parse_month(month)
-    await load_service(session, who, service_id)
+    found = await load_services(session, service_ids=[service_id])
+    if not found or not owns(who, found[0].customer_id):
+        raise not_found("service", service_id)
+    [service] = found
     await _fold_for(request, session, [service_id])
-    [service] = await load_services(session, service_ids=[service_id])
     now = datetime.now(UTC)
     [current] = await compute_months(session, [service], period, now)
     statement = (await statements_for(session, period, [service_id])).get(service_id)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 
 from app.api.deps import Agent, SessionDep
 from app.models import Monitor
@@ -115,8 +115,16 @@ async def agent_monitors(
     Send the last ``ETag`` as ``If-None-Match`` to get a 304 when nothing changed."""
     from app.api.monitors import monitor_read
 
+    # The JSON text of `locations` holds '"NAME"' for every monitor of the location
+    # (names cannot contain quotes), so the database drops the others; the exact test
+    # below stays the rule.
     monitors = await session.scalars(
-        select(Monitor).where(Monitor.enabled.is_(True)).order_by(Monitor.id)
+        select(Monitor)
+        .where(
+            Monitor.enabled.is_(True),
+            cast(Monitor.locations, String).like(f'%"{location}"%'),
+        )
+        .order_by(Monitor.id)
     )
     items = [
         monitor_read(m, request).model_dump(mode="json")

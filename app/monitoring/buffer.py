@@ -84,7 +84,8 @@ class ResultBuffer:
 
     async def _write(self, batch: list[ResultIn]) -> int:
         now = to_epoch(datetime.now(UTC))
-        intervals = {r.monitor_id: r.interval_seconds or 60 for r in batch}
+        # The scheduler sets every row's interval; no fallback that could hide a bug.
+        intervals: dict[int, int] = {}
         try:
             async with self.sessions() as session, session.begin():
                 return await store_results(session, batch, now, intervals)

@@ -65,3 +65,9 @@ def to_epoch(moment: datetime) -> int:
 
 def from_epoch(instant: int) -> datetime:
     return datetime.fromtimestamp(instant, UTC)
+
+
+@lru_cache(maxsize=4096)
+def utc_text(instant: int) -> str:
+    """RFC 3339 with ``Z``, as the API writes instants (cached: reports repeat them)."""
+    return from_epoch(instant).isoformat().replace("+00:00", "Z")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -55,7 +55,6 @@ class Policy:
     maintenance_policy: MaintenancePolicy = MaintenancePolicy.NOT_DOWNTIME
     no_data_policy: NoDataPolicy = NoDataPolicy.UP
     existence_policy: ExistencePolicy = ExistencePolicy.EXISTENCE_WINDOW
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def tier_problems(tiers: Sequence[CreditTier], target: Decimal) -> list[str]:
