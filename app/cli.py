@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument(
         "--spread",
         type=float,
-        default=30.0,
-        help="spread first checks over up to this many seconds",
+        default=None,
+        help="spread first checks over at most this many seconds (default: each interval)",
     )
     agent.add_argument(
         "--allow-private",

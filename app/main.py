@@ -1,14 +1,19 @@
-"""The application factory: ``create_app(settings)`` and the lifespan that owns the
-engine (and, when enabled, the scheduler and background folder)."""
+"""The application factory: ``create_app(settings)`` builds the app's ``Runtime``
+(app.runtime) once, and the lifespan runs its background work: the folder, and when
+enabled the scheduler with its result buffer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import IntegrityError
 
 from app import __version__, metrics
@@ -25,56 +30,110 @@ from app.api import (
 )
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
-from app.metrics import build_registry
+from app.metrics import AppCollector, lag_histogram
 from app.monitoring.buffer import ResultBuffer
 from app.monitoring.folding import run_folder
 from app.monitoring.ingest import MonitorDirectory
-from app.monitoring.scheduler import ServerScheduler
+from app.monitoring.server import ServerScheduler
+from app.runtime import Runtime
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 
+DRAIN_SECONDS = 10  # how long checks in flight may take to finish on stop
+
+
+@dataclass(frozen=True)
+class Background:
+    """A loop that runs while the app runs. ``run(stop)`` must return soon after
+    ``stop`` is set, between passes: cancelling a loop inside a database call would
+    strand the driver's worker thread, so loops are stopped, never cancelled."""
+
+    name: str
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def background_tasks(runtime: Runtime) -> list[Background]:
+    """The app's background loops, all stopped by one shared event."""
+    tasks = [
+        Background(
+            "folder",
+            partial(run_folder, runtime.sessions, runtime.settings.fold_interval_seconds),
+        )
+    ]
+    if runtime.buffer is not None:
+        tasks.append(Background("result-buffer", runtime.buffer.run))
+    # Next here: the state-change dispatcher and the current-month figures cache,
+    # each a Background whose loop ends when `stop` is set.
+    return tasks
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = make_engine(settings.database_url)  # connects only when first used
+    registry = CollectorRegistry()
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        monitors=MonitorDirectory(),
+        registry=registry,
+        lag=lag_histogram(registry),
+    )
+    registry.register(AppCollector(runtime))
+    return runtime
+
+
+def build_scheduler(runtime: Runtime) -> ServerScheduler:
+    settings = runtime.settings
+    probes = ProbeContext(
+        policy=AddressPolicy.from_settings(
+            settings.allow_private_targets, settings.allowed_target_cidrs
+        )
+    )
+    return ServerScheduler(
+        runtime.sessions,
+        settings.location,
+        probes,
+        ResultBuffer(runtime.sessions),
+        observe_lag=runtime.lag.observe,
+    )
+
+
+@asynccontextmanager
+async def run_runtime(runtime: Runtime) -> AsyncIterator[None]:
+    """Start the scheduler (if enabled) and the background loops; on exit, let checks
+    in flight finish, stop the loops (the buffer writes what is left), and dispose
+    of the engine."""
+    if runtime.settings.scheduler_enabled:
+        # Built per run: its probe clients are closed when the run ends.
+        runtime.scheduler = build_scheduler(runtime)
+    scheduler = runtime.scheduler
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(task.run(stop), name=task.name) for task in background_tasks(runtime)
+    ]
+    try:
+        if scheduler is not None:
+            await scheduler.start_all()
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+            await scheduler.drain(timeout=DRAIN_SECONDS)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if scheduler is not None:
+            await scheduler.probes.aclose()
+        runtime.scheduler = None
+        await runtime.engine.dispose()
+
 
 def create_app(settings: Settings) -> FastAPI:
+    runtime = build_runtime(settings)
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.sessions = make_sessionmaker(engine)
-        # Background loops stop between passes when `stop` is set (cancelling one
-        # inside a database call would strand the driver's worker thread).
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(
-                run_folder(app.state.sessions, settings.fold_interval_seconds, stop),
-                name="folder",
-            )
-        ]
-        scheduler = None
-        if settings.scheduler_enabled:
-            probes = ProbeContext(
-                policy=AddressPolicy.from_settings(
-                    settings.allow_private_targets, settings.allowed_target_cidrs
-                )
-            )
-            buffer = ResultBuffer(app.state.sessions)
-            scheduler = ServerScheduler(
-                app.state.sessions, settings.location, probes, buffer, observe_lag=lag.observe
-            )
-            app.state.scheduler = scheduler
-            app.state.on_monitor_change = scheduler.sync
-            tasks.append(asyncio.create_task(buffer.run(stop), name="result-buffer"))
-            await scheduler.start_all()
-        try:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with run_runtime(runtime):
             yield
-        finally:
-            if scheduler is not None:
-                scheduler.shutdown()
-                await scheduler.drain(timeout=10)
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if scheduler is not None:
-                await scheduler.probes.aclose()
-            await engine.dispose()
 
     app = FastAPI(
         title="Uptally",
@@ -82,9 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Uptime monitoring and exact SLA accounting for hosting providers.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.monitors = MonitorDirectory()
-    app.state.metrics, lag = build_registry(app.state)
+    app.state.runtime = runtime  # read only by app.api.deps.get_runtime
     for module in (
         health,
         customers,

@@ -47,7 +47,8 @@ def percentile(values: list[float], share: float) -> float:
 async def probe_worker(args: argparse.Namespace) -> dict[str, Any]:
     from app.db import make_engine, make_sessionmaker
     from app.monitoring.buffer import ResultBuffer
-    from app.monitoring.scheduler import CheckScheduler, MonitorSpec
+    from app.monitoring.checks import MonitorSpec
+    from app.monitoring.scheduler import CheckScheduler
     from probes.guard import AddressPolicy
     from probes.registry import ProbeContext
 

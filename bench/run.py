@@ -44,10 +44,12 @@ from app.models import (
     Monitor,
     Service,
 )
-from app.monitoring.ingest import MonitorDirectory, ResultIn, ingest
-from app.reports import compute_months, load_services
+from app.monitoring.checks import ResultIn
+from app.monitoring.ingest import MonitorDirectory, ingest
+from app.reporting.compute import compute_months
+from app.reporting.load import load_services
 from app.sample import standard_policy
-from app.sla.calendar import Month, month_period
+from app.sla.periods import Month, month_period
 
 log = logging.getLogger("bench")
 RESULTS = Path(__file__).parent / "results"

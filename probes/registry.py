@@ -12,17 +12,20 @@ from probes.guard import AddressPolicy
 from probes.http import HttpClients, HttpOptions, check_http
 from probes.icmp import check_icmp
 from probes.result import ProbeResult
+from probes.tcp import IDLE as TCP_IDLE
 from probes.tcp import check_tcp
 from probes.tls import check_tls
 
 
 @dataclass
 class ProbeContext:
-    """What probes share within a process: the address policy, HTTP clients, trust store."""
+    """What probes share within a process: the address policy, HTTP clients, trust store,
+    and how long a TCP banner may fall silent before it is judged."""
 
     policy: AddressPolicy = field(default_factory=AddressPolicy)
     ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
     http: HttpClients | None = None
+    tcp_idle: float = TCP_IDLE
 
     def __post_init__(self) -> None:
         if self.http is None:
@@ -48,7 +51,7 @@ async def _http(
 async def _tcp(
     target: str, options: Mapping[str, Any], timeout: float, ctx: ProbeContext
 ) -> ProbeResult:
-    return await check_tcp(target, options, timeout, ctx.policy)
+    return await check_tcp(target, options, timeout, ctx.policy, ctx.tcp_idle)
 
 
 async def _dns(

@@ -13,7 +13,7 @@ from probes.result import ProbeResult, elapsed_ms, finished
 from probes.targets import parse_host_port
 
 MAX_BANNER = 4096
-IDLE = 1.0  # seconds of silence after which the banner is judged
+IDLE = 1.0  # default seconds of silence after which the banner is judged
 
 
 async def check_tcp(
@@ -21,6 +21,7 @@ async def check_tcp(
     options: Mapping[str, Any],
     timeout: float,
     policy: AddressPolicy,
+    idle: float = IDLE,
 ) -> ProbeResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -38,7 +39,7 @@ async def check_tcp(
                 await writer.drain()
             expect = options.get("expect")
             if expect:
-                banner = await _read_until(reader, str(expect).encode())
+                banner = await _read_until(reader, str(expect).encode(), idle)
                 if str(expect).encode() not in banner:
                     error = f"expected {expect!r}, got {banner[:200]!r}"
                     return finished(False, started, error, timings=timings)
@@ -60,13 +61,14 @@ async def check_tcp(
     return finished(True, started, timings=timings)
 
 
-async def _read_until(reader: asyncio.StreamReader, expected: bytes) -> bytes:
-    """Read until ``expected`` arrives, the peer closes, or it falls quiet for
-    ``IDLE`` seconds (then a wrong banner fails at once, not at the timeout)."""
+async def _read_until(reader: asyncio.StreamReader, expected: bytes, idle: float) -> bytes:
+    """Read until ``expected`` arrives, the peer closes, or it falls quiet for ``idle``
+    seconds after the first bytes (then a wrong banner fails at once, not at the
+    timeout)."""
     data = b""
     while expected not in data and len(data) < MAX_BANNER:
         try:
-            chunk = await asyncio.wait_for(reader.read(MAX_BANNER), IDLE if data else None)
+            chunk = await asyncio.wait_for(reader.read(MAX_BANNER), idle if data else None)
         except TimeoutError:
             break
         if not chunk:

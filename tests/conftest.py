@@ -30,6 +30,7 @@ from app.config import Settings
 from app.db import Base, make_engine
 from app.main import create_app
 from app.migrate import upgrade
+from tests.helpers import Catalog, make_service
 
 ADMIN_TOKEN = "test-admin-token"
 PG_SERVER_URL = os.environ.get(
@@ -147,6 +148,19 @@ class Api:
         data: dict[str, Any] = response.json()
         return data
 
+    async def page(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A list's envelope, checked: ``{items, total, limit, offset}``."""
+        response = await self.call("GET", path, expect=200, **kwargs)
+        data: dict[str, Any] = response.json()
+        assert {"items", "total", "limit", "offset"} <= set(data), data
+        assert len(data["items"]) <= data["total"] - data["offset"] or not data["items"], data
+        return data
+
+    async def items(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """A list's items (the envelope checked)."""
+        items: list[dict[str, Any]] = (await self.page(path, **kwargs))["items"]
+        return items
+
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
@@ -170,41 +184,17 @@ async def api(app: Any) -> AsyncIterator[Api]:
         yield client
 
 
-TIERS = [
-    {"from_percent": "99.0", "to_percent": "99.9", "credit_percent": "10"},
-    {"from_percent": "95.0", "to_percent": "99.0", "credit_percent": "25"},
-    {"from_percent": "0", "to_percent": "95.0", "credit_percent": "50"},
-]
-
-
 @pytest.fixture
-async def catalog(api: Api) -> dict[str, dict[str, Any]]:
-    """One customer with a policy, a service and an HTTP monitor."""
-    customer = await api.create(
-        "/api/v1/customers", {"slug": "acme", "name": "Acme", "timezone": "Europe/Berlin"}
-    )
-    policy = await api.create(
-        "/api/v1/sla-policies",
-        {"name": "Standard", "target_percent": "99.9", "credit_tiers": TIERS},
-    )
-    service = await api.create(
-        "/api/v1/services",
-        {
-            "customer_id": customer["id"],
-            "name": "Web",
-            "slug": "web",
-            "policy_id": policy["id"],
-            "monthly_fee": "100.00",
-            "starts_at": "2025-01-01T00:00:00Z",
-        },
-    )
-    monitor = await api.create(
+async def catalog(api: Api) -> Catalog:
+    """One customer with a policy, a service and an HTTP monitor (tests.helpers.make_service)."""
+    catalog = await make_service(api)
+    catalog["monitor"] = await api.create(
         "/api/v1/monitors",
         {
-            "service_id": service["id"],
+            "service_id": catalog["service"]["id"],
             "name": "home",
             "kind": "http",
             "target": "https://acme.example/",
         },
     )
-    return {"customer": customer, "policy": policy, "service": service, "monitor": monitor}
+    return catalog

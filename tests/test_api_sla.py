@@ -13,12 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.auth import Scope, create_key
-from app.db import transaction
 from app.models import CheckResult, Statement
-from tests.conftest import Api
-
-Catalog = dict[str, dict[str, Any]]
+from tests.conftest import ADMIN_TOKEN, Api
+from tests.helpers import Catalog, make_key, make_other_customer
 
 
 def at(text: str) -> datetime:
@@ -51,7 +48,7 @@ def june_with_44_minutes_down(monitor_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def push(api: Api, rows: list[dict[str, Any]], token: str = "test-admin-token") -> int:
+async def push(api: Api, rows: list[dict[str, Any]], token: str = ADMIN_TOKEN) -> int:
     response = await api.call("POST", "/api/v1/results", json={"results": rows}, token=token)
     assert response.status_code == 202, response.text
     accepted: int = response.json()["accepted"]
@@ -66,15 +63,9 @@ async def sla(api: Api, service_id: int, month: str = "2025-06", **kw: Any) -> d
 
 
 async def stored_results(app: Any) -> int:
-    async with app.state.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         count: int = await session.scalar(select(func.count()).select_from(CheckResult))
         return count
-
-
-async def make_key(app: Any, scope: str, customer: str | None = None) -> str:
-    async with transaction(app.state.sessions) as session:
-        _, token = await create_key(session, Scope(scope), customer_slug=customer)
-    return token
 
 
 # ------------------------------------------------------------------ ingestion
@@ -117,15 +108,15 @@ async def test_a_result_five_minutes_ahead_is_still_accepted(api: Api, catalog: 
     assert await push(api, [row(catalog["monitor"]["id"], ahead, True)]) == 1
 
 
-async def test_only_agents_and_admins_push_results(api: Api, app: Any, catalog: Catalog) -> None:
+async def test_only_agents_and_admins_push_results(api: Api, db_url: str, catalog: Catalog) -> None:
     rows = hourly(catalog["monitor"]["id"], "2025-06-01 00:00", "2025-06-01 02:00")
-    billing = await make_key(app, "billing")
+    billing = await make_key(db_url, "billing")
     await api.call("POST", "/api/v1/results", json={"results": rows}, token=billing, expect=403)
-    assert await push(api, rows, token=await make_key(app, "agent")) == 2
+    assert await push(api, rows, token=await make_key(db_url, "agent")) == 2
 
 
 async def test_agents_read_their_locations_monitors_with_an_etag(
-    api: Api, app: Any, catalog: Catalog
+    api: Api, db_url: str, catalog: Catalog
 ) -> None:
     await api.create(
         "/api/v1/monitors",
@@ -137,9 +128,10 @@ async def test_agents_read_their_locations_monitors_with_an_etag(
             "locations": ["fra", "nyc"],
         },
     )
-    agent = await make_key(app, "agent")
+    agent = await make_key(db_url, "agent")
     response = await api.call("GET", "/api/v1/agent/monitors?location=fra", token=agent, expect=200)
-    assert [m["name"] for m in response.json()] == ["far"]
+    assert [m["name"] for m in response.json()["items"]] == ["far"]
+    assert response.json()["total"] == 1
     etag = response.headers["etag"]
     again = await api.client.get(
         "/api/v1/agent/monitors?location=fra",
@@ -238,8 +230,12 @@ async def test_bad_month_is_a_422(api: Api, catalog: Catalog) -> None:
             "GET", f"/api/v1/services/{catalog['service']['id']}/sla?month={month}", expect=422
         )
         assert "YYYY-MM" in response.text
-    await api.call("GET", "/api/v1/credits?month=nope", expect=422)
-    await api.call("POST", "/api/v1/months/2025-99/close", expect=422)
+        [error] = response.json()["detail"]
+        assert (error["loc"], error["input"]) == (["query", "month"], month)
+    credits = await api.call("GET", "/api/v1/credits?month=nope", expect=422)
+    assert [e["loc"] for e in credits.json()["detail"]] == [["query", "month"]]
+    close = await api.call("POST", "/api/v1/months/2025-99/close", expect=422)
+    assert [e["loc"] for e in close.json()["detail"]] == [["path", "month"]]
 
 
 # ------------------------------------------------------------------ credits
@@ -249,6 +245,7 @@ async def test_credits_list_every_service_as_json_and_csv(api: Api, catalog: Cat
     await push(api, june_with_44_minutes_down(catalog["monitor"]["id"]))
     page = (await api.call("GET", "/api/v1/credits?month=2025-06", expect=200)).json()
     assert page["month"] == "2025-06"
+    assert (page["total"], page["limit"], page["offset"]) == (1, None, 0)
     [item] = page["items"]
     assert item["customer_slug"] == "acme"
     assert item["service_slug"] == "web"
@@ -269,18 +266,18 @@ async def test_services_that_did_not_exist_in_the_month_are_not_listed(
     api: Api, catalog: Catalog
 ) -> None:
     page = (await api.call("GET", "/api/v1/credits?month=2024-06", expect=200)).json()
-    assert page["items"] == []
+    assert page["items"] == [] and page["total"] == 0
 
 
 # ------------------------------------------------------------------ closing
 
 
 async def test_closed_month_is_frozen_and_late_data_is_an_adjustment(
-    api: Api, app: Any, catalog: Catalog
+    api: Api, app: Any, db_url: str, catalog: Catalog
 ) -> None:
     service_id = catalog["service"]["id"]
     await push(api, june_with_44_minutes_down(catalog["monitor"]["id"]))
-    billing = await make_key(app, "billing")
+    billing = await make_key(db_url, "billing")
     closed = await api.call("POST", "/api/v1/months/2025-06/close", token=billing, expect=200)
     assert closed.json() == {"month": "2025-06", "statements_written": 1, "already_closed": False}
     again = await api.call("POST", "/api/v1/months/2025-06/close", token=billing, expect=200)
@@ -314,10 +311,10 @@ async def test_closed_month_is_frozen_and_late_data_is_an_adjustment(
     assert page["items"][0]["status"] == "closed"
     assert page["items"][0]["adjustment_credit_delta"] == "40.00"
 
-    async with app.state.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         statement = await session.scalar(select(Statement))
     assert statement is not None
-    from app.reports import digest
+    from app.reporting.statements import digest
 
     assert digest(statement.content) == statement.digest
 
@@ -329,10 +326,10 @@ async def test_a_month_that_has_not_ended_cannot_be_closed(api: Api, catalog: Ca
 
 
 async def test_customers_and_agents_cannot_close_months(
-    api: Api, app: Any, catalog: Catalog
+    api: Api, db_url: str, catalog: Catalog
 ) -> None:
     for scope, customer in (("customer", "acme"), ("agent", None)):
-        token = await make_key(app, scope, customer)
+        token = await make_key(db_url, scope, customer)
         await api.call("POST", "/api/v1/months/2025-06/close", token=token, expect=403)
 
 
@@ -340,30 +337,20 @@ async def test_customers_and_agents_cannot_close_months(
 
 
 async def test_customer_keys_read_only_their_own_figures(
-    api: Api, app: Any, catalog: Catalog
+    api: Api, db_url: str, catalog: Catalog
 ) -> None:
-    other = await api.create("/api/v1/customers", {"slug": "globex", "name": "Globex"})
-    other_service = await api.create(
-        "/api/v1/services",
-        {
-            "customer_id": other["id"],
-            "name": "Shop",
-            "slug": "shop",
-            "policy_id": catalog["policy"]["id"],
-            "monthly_fee": "5",
-            "starts_at": "2025-01-01T00:00:00Z",
-        },
-    )
-    token = await make_key(app, "customer", "acme")
+    other_service = (await make_other_customer(api, catalog["policy"]["id"]))["service"]
+    token = await make_key(db_url, "customer", "acme")
     own = await sla(api, catalog["service"]["id"], token=token)
     assert own["service_slug"] == "web"
     await api.call(
         "GET", f"/api/v1/services/{other_service['id']}/sla?month=2025-06", token=token, expect=404
     )
     page = (await api.call("GET", "/api/v1/credits?month=2025-06", token=token, expect=200)).json()
-    assert [i["service_slug"] for i in page["items"]] == ["web"]
+    assert [i["service_slug"] for i in page["items"]] == ["web"] and page["total"] == 1
     admin_page = (await api.call("GET", "/api/v1/credits?month=2025-06", expect=200)).json()
     assert sorted(i["service_slug"] for i in admin_page["items"]) == ["shop", "web"]
+    assert admin_page["total"] == 2
 
 
 @pytest.mark.parametrize(
@@ -380,28 +367,27 @@ async def test_garbage_result_bodies_are_a_422(api: Api, app: Any, body: bytes) 
 
 
 async def test_a_huge_offset_is_a_422(api: Api) -> None:
-    await api.call("GET", f"/api/v1/customers?offset={10**40}", expect=422)
+    response = await api.call("GET", f"/api/v1/customers?offset={10**40}", expect=422)
+    assert [e["loc"] for e in response.json()["detail"]] == [["query", "offset"]]
 
 
 async def test_recent_results_show_errors_and_warnings_to_their_customer_only(
-    api: Api, app: Any, catalog: Catalog
+    api: Api, db_url: str, catalog: Catalog
 ) -> None:
     monitor_id = catalog["monitor"]["id"]
     rows = hourly(monitor_id, "2025-06-01 00:00", "2025-06-01 03:00")
     rows[1] = {**rows[1], "warning": "certificate expires in 5 days (warning below 14)"}
     rows[2] = {**rows[2], "ok": False, "error": "status 503", "status_code": 503}
     await push(api, rows)
-    token = await make_key(app, "customer", "acme")
-    shown = (
-        await api.call(
-            "GET", f"/api/v1/monitors/{monitor_id}/results?limit=2", token=token, expect=200
-        )
-    ).json()
+    token = await make_key(db_url, "customer", "acme")
+    page = await api.page(f"/api/v1/monitors/{monitor_id}/results?limit=2", token=token)
+    assert (page["total"], page["limit"], page["offset"]) == (3, 2, 0)
+    shown = page["items"]
     assert [r["checked_at"] for r in shown] == ["2025-06-01T02:00:00Z", "2025-06-01T01:00:00Z"]
     assert shown[0]["error"] == "status 503" and not shown[0]["ok"]
     assert shown[1]["warning"] == "certificate expires in 5 days (warning below 14)"
     await api.create("/api/v1/customers", {"slug": "globex", "name": "Globex"})
-    other = await make_key(app, "customer", "globex")
+    other = await make_key(db_url, "customer", "globex")
     await api.call("GET", f"/api/v1/monitors/{monitor_id}/results", token=other, expect=404)
 
 
@@ -419,7 +405,7 @@ async def test_a_batch_colliding_in_the_middle_stores_everything_once(
         row(monitor_id, at("2025-06-01 04:00"), True),
     ]
     assert await push(api, second) == 3
-    async with app.state.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         stored = {
             r.checked_at: r.ok
             for r in await session.scalars(

@@ -7,24 +7,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.auth import Scope, create_key, hash_token
-from app.db import make_engine, make_sessionmaker, transaction
+from app.auth import hash_token
+from app.db import make_engine, make_sessionmaker
 from app.models import ApiKey
 from tests.conftest import Api
-
-
-async def _key(db_url: str, scope: str, customer: str | None = None) -> str:
-    engine = make_engine(db_url)
-    try:
-        async with transaction(make_sessionmaker(engine)) as session:
-            _, token = await create_key(session, Scope(scope), customer_slug=customer)
-            return token
-    finally:
-        await engine.dispose()
+from tests.helpers import make_key, make_other_customer
 
 
 async def test_keys_are_stored_hashed(db_url: str) -> None:
-    token = await _key(db_url, "billing")
+    token = await make_key(db_url, "billing")
     engine = make_engine(db_url)
     async with make_sessionmaker(engine)() as session:
         key = await session.scalar(select(ApiKey))
@@ -64,7 +55,7 @@ async def test_scopes_are_enforced(
     path: str,
     status: int,
 ) -> None:
-    token = await _key(db_url, scope, "acme" if scope == "customer" else None)
+    token = await make_key(db_url, scope, "acme" if scope == "customer" else None)
     response = await api.call(method, path, token=token, json={})
     assert response.status_code == status, response.text
     if status == 403:
@@ -74,17 +65,8 @@ async def test_scopes_are_enforced(
 async def test_customer_key_sees_only_its_own_customer(
     api: Api, db_url: str, catalog: dict[str, Any]
 ) -> None:
-    other = await api.create("/api/v1/customers", {"slug": "globex", "name": "Globex"})
-    other_service = await api.create(
-        "/api/v1/services",
-        {
-            "customer_id": other["id"],
-            "name": "Shop",
-            "slug": "shop",
-            "policy_id": catalog["policy"]["id"],
-            "monthly_fee": "5",
-        },
-    )
+    globex = await make_other_customer(api, catalog["policy"]["id"])
+    other, other_service = globex["customer"], globex["service"]
     other_monitor = await api.create(
         "/api/v1/monitors",
         {
@@ -104,15 +86,16 @@ async def test_customer_key_sees_only_its_own_customer(
         },
     )
 
-    token = await _key(db_url, "customer", "acme")
-    listed = await api.call("GET", "/api/v1/customers", token=token, expect=200)
-    assert [c["slug"] for c in listed.json()] == ["acme"]
-    services = await api.call("GET", "/api/v1/services", token=token, expect=200)
-    assert [s["slug"] for s in services.json()] == ["web"]
-    monitors = await api.call("GET", "/api/v1/monitors", token=token, expect=200)
-    assert [m["id"] for m in monitors.json()] == [catalog["monitor"]["id"]]
-    windows = await api.call("GET", "/api/v1/maintenance-windows", token=token, expect=200)
-    assert windows.json() == []
+    token = await make_key(db_url, "customer", "acme")
+    listed = await api.page("/api/v1/customers", token=token)
+    assert [c["slug"] for c in listed["items"]] == ["acme"] and listed["total"] == 1
+    services = await api.page("/api/v1/services", token=token)
+    assert [s["slug"] for s in services["items"]] == ["web"] and services["total"] == 1
+    monitors = await api.page("/api/v1/monitors", token=token)
+    assert [m["id"] for m in monitors["items"]] == [catalog["monitor"]["id"]]
+    assert monitors["total"] == 1
+    windows = await api.page("/api/v1/maintenance-windows", token=token)
+    assert windows["items"] == [] and windows["total"] == 0
 
     for path in (
         f"/api/v1/customers/{other['id']}",
@@ -122,14 +105,12 @@ async def test_customer_key_sees_only_its_own_customer(
     ):
         await api.call("GET", path, token=token, expect=404)
     # ... and filtering by another customer's id shows nothing either.
-    filtered = await api.call(
-        "GET", f"/api/v1/services?customer_id={other['id']}", token=token, expect=200
-    )
-    assert filtered.json() == []
+    filtered = await api.page(f"/api/v1/services?customer_id={other['id']}", token=token)
+    assert filtered["items"] == [] and filtered["total"] == 0
 
 
 async def test_customer_key_needs_an_existing_customer(db_url: str) -> None:
     with pytest.raises(ValueError, match="no customer with slug 'ghost'"):
-        await _key(db_url, "customer", "ghost")
+        await make_key(db_url, "customer", "ghost")
     with pytest.raises(ValueError, match="needs --customer"):
-        await _key(db_url, "customer")
+        await make_key(db_url, "customer")

@@ -10,36 +10,21 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import TIERS
-from tests.e2e_server import free_port, running_server
-from tests.probes.conftest import Handler
+from tests.e2e_server import running_server
+from tests.helpers import free_port, policy_body, service_body
+from tests.probes.conftest import serve_http
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 PRIVATE_OK = {"UPTALLY_ALLOW_PRIVATE_TARGETS": "true", "UPTALLY_FOLD_INTERVAL_SECONDS": "0.5"}
-
-
-@contextmanager
-def target_server(port: int) -> Iterator[None]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def wait_for(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
@@ -62,27 +47,11 @@ def create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
 def catalog(url: str, **monitor: Any) -> tuple[int, int]:
     month_start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     customer = create(url, "/api/v1/customers", {"slug": "acme", "name": "Acme"})
-    policy = create(
-        url,
-        "/api/v1/sla-policies",
-        {
-            "name": "strict",
-            "target_percent": "99.9",
-            "credit_tiers": TIERS,
-            "min_downtime_seconds": 0,
-        },
-    )
+    policy = create(url, "/api/v1/sla-policies", policy_body(name="strict", min_downtime_seconds=0))
     service = create(
         url,
         "/api/v1/services",
-        {
-            "customer_id": customer["id"],
-            "name": "Web",
-            "slug": "web",
-            "policy_id": policy["id"],
-            "monthly_fee": "100",
-            "starts_at": month_start.isoformat(),
-        },
+        service_body(customer["id"], policy["id"], starts_at=month_start.isoformat()),
     )
     created = create(
         url,
@@ -112,7 +81,7 @@ def test_a_stopped_target_shows_as_a_downtime_period_that_ends_when_it_is_back(
 ) -> None:
     target_port = free_port()
     with running_server(f"sqlite+aiosqlite:///{tmp_path}/e2e.db", tmp_path, env=PRIVATE_OK) as srv:
-        with target_server(target_port):
+        with serve_http(port=target_port):
             service_id, _ = catalog(srv.url, target=f"http://127.0.0.1:{target_port}/ok")
             wait_for(
                 lambda: (
@@ -127,7 +96,7 @@ def test_a_stopped_target_shows_as_a_downtime_period_that_ends_when_it_is_back(
             lambda: figures(srv.url, service_id)["downtime_periods"], "a downtime period"
         )
         assert len(opened) == 1
-        with target_server(target_port):
+        with serve_http(port=target_port):
 
             def ended() -> Any:
                 data = figures(srv.url, service_id)
@@ -206,7 +175,7 @@ def test_an_agent_killed_and_restarted_while_the_server_is_down_loses_nothing(
     server_url = f"http://127.0.0.1:{server_port}"
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with target_server(target_port):
+        with serve_http(port=target_port):
             with running_server(url_db, tmp_path, port=server_port):
                 catalog(server_url, target=f"http://127.0.0.1:{target_port}/ok", locations=["edge"])
                 token = subprocess.run(

@@ -35,7 +35,8 @@ def test_serve_migrates_a_fresh_sqlite_file_and_serves_the_docs(tmp_path: Path) 
             f"{server.url}/api/v1/customers",
             headers={"Authorization": "Bearer test-admin-token"},
         )
-        assert [c["slug"] for c in listed.json()] == ["demo", "acme"]
+        assert [c["slug"] for c in listed.json()["items"]] == ["demo", "acme"]
+        assert listed.json()["total"] == 2
 
 
 def test_serve_runs_on_postgresql(tmp_path: Path, postgres_database: str) -> None:

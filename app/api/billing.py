@@ -7,39 +7,56 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import BillingReader, IdPath, Reader, SessionDep, not_found, owns
+from app.api.deps import (
+    BillingReader,
+    IdPath,
+    Offset,
+    Reader,
+    SessionDep,
+    get_runtime,
+    not_found,
+    owns,
+)
+from app.api.errors import invalid
 from app.models import Monitor
 from app.monitoring.folding import fold_pending
-from app.reports import (
+from app.reporting.compute import ServiceMonth, compute_months
+from app.reporting.documents import (
+    adjustment_document,
+    credit_row,
+    figures_document,
+    statement_credit_row,
+    statement_document,
+)
+from app.reporting.load import load_services
+from app.reporting.statements import (
     MonthNotOver,
-    ServiceMonth,
     adjustment,
     close_month,
-    compute_months,
-    credit_row,
     existed_in,
-    figures_document,
-    load_services,
+    read_statement,
     statements_for,
 )
+from app.schemas.common import MAX_ID, envelope
 from app.schemas.sla import CloseResult, CreditItem, CreditsPage, SlaRead
-from app.sla.calendar import Month, to_epoch, utc_text
+from app.sla.periods import Month, to_epoch, utc_text
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
 
-def parse_month(month: str) -> Month:
+def parse_month(month: str, where: str = "query") -> Month:
+    """``YYYY-MM``, or a 422 naming ``[where, "month"]``."""
     try:
         return Month.parse(month)
     except ValueError as exc:
-        raise HTTPException(422, f"month: {exc}") from None
+        raise invalid((where, "month"), str(exc), month) from None
 
 
 async def _fold_for(request: Request, session: AsyncSession, service_ids: list[int] | None) -> None:
@@ -49,7 +66,7 @@ async def _fold_for(request: Request, session: AsyncSession, service_ids: list[i
         monitor_ids = list(
             await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
         )
-    await fold_pending(request.app.state.sessions, monitor_ids)
+    await fold_pending(get_runtime(request).sessions, monitor_ids)
 
 
 @router.get("/services/{service_id}/sla", response_model=SlaRead)
@@ -72,12 +89,13 @@ async def service_sla(
     statement = (await statements_for(session, period, [service_id])).get(service_id)
     if statement is None:
         return {**figures_document(current), "status": "open", "as_of": utc_text(to_epoch(now))}
+    frozen = read_statement(statement.content)
     return {
-        **statement.content,
+        **statement_document(frozen),
         "status": "closed",
         "as_of": utc_text(to_epoch(statement.closed_at)),
         "statement_digest": statement.digest,
-        "adjustment": adjustment(statement.content, figures_document(current)),
+        "adjustment": adjustment_document(adjustment(frozen, current)),
     }
 
 
@@ -92,15 +110,22 @@ async def credits(
     who: Reader,
     month: str = Query(description="YYYY-MM"),
     format: str | None = Query(default=None, pattern="^(json|csv)$"),
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="page size; default: every row")
+    ] = None,
+    offset: Offset = 0,
 ) -> Any:
-    """Every service's credit for the month; ``Accept: text/csv`` or ``?format=csv``
-    for CSV. Closed months show their statements and any adjustment since."""
+    """Every service's credit for the month, by customer and service id, in the list
+    envelope beside ``month`` (``limit`` is null when not given: billing gets every row
+    at once). ``Accept: text/csv`` or ``?format=csv`` for the same rows as CSV. Closed
+    months show their statements and any adjustment since."""
     period = parse_month(month)
-    services = [
+    existing = [
         s
         for s in await load_services(session, customer_id=who.customer_id)
         if existed_in(s, period)
     ]
+    services = existing[offset:] if limit is None else existing[offset : offset + limit]
     ids = [s.id for s in services]
     await _fold_for(request, session, ids if who.customer_id is not None else None)
     current = await compute_months(session, services, period, datetime.now(UTC))
@@ -113,9 +138,8 @@ async def credits(
         return Response(_csv(items), media_type="text/csv; charset=utf-8")
     # The rows are built from JSON-ready values already: serialise them directly
     # rather than validating 10,000 models twice (CreditsPage documents the shape).
-    return Response(
-        json.dumps({"month": str(period), "items": items}), media_type="application/json"
-    )
+    page = {"month": str(period), **envelope(items, len(existing), limit, offset)}
+    return Response(json.dumps(page), media_type="application/json")
 
 
 CREDIT_FIELDS = list(CreditItem.model_fields)
@@ -124,11 +148,13 @@ CREDIT_FIELDS = list(CreditItem.model_fields)
 def _credit_row(item: ServiceMonth, statement: Any) -> dict[str, Any]:
     if statement is None:
         return {**credit_row(item), "status": "open", "adjustment_credit_delta": None}
-    change = adjustment(statement.content, figures_document(item))
-    row = {field: statement.content.get(field) for field in CREDIT_FIELDS}
-    row["status"] = "closed"
-    row["adjustment_credit_delta"] = str(change["credit_amount_delta"]) if change else None
-    return row
+    frozen = read_statement(statement.content)
+    change = adjustment(frozen, item)
+    return {
+        **statement_credit_row(frozen),
+        "status": "closed",
+        "adjustment_credit_delta": change["credit_amount_delta"] if change else None,
+    }
 
 
 def _csv(items: list[dict[str, Any]]) -> str:
@@ -148,8 +174,8 @@ async def close(
 ) -> CloseResult:
     """Freeze the month's statements. Closing twice is harmless; a month that has not
     ended for every customer's time zone is refused (409)."""
-    period = parse_month(month)
-    await fold_pending(request.app.state.sessions)
+    period = parse_month(month, "path")
+    await fold_pending(get_runtime(request).sessions)
     try:
         written, already = await close_month(session, period, datetime.now(UTC), who.label)
     except MonthNotOver as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
@@ -16,28 +16,30 @@ from app.api.deps import (
     commit_or_conflict,
     conflict,
     load_customer,
+    paged,
     validate_merged,
 )
 from app.models import Customer, Service
 from app.schemas.catalog import CustomerCreate, CustomerRead, CustomerUpdate
+from app.schemas.common import Page, utc_now
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerRead)
 async def create_customer(body: CustomerCreate, session: SessionDep, _: Admin) -> Customer:
-    customer = Customer(**body.model_dump(), created_at=datetime.now(UTC))
+    customer = Customer(**body.model_dump(), created_at=utc_now())
     session.add(customer)
     await commit_or_conflict(session, f"a customer with slug {body.slug!r} exists")
     return customer
 
 
-@router.get("", response_model=list[CustomerRead])
-async def list_customers(session: SessionDep, who: Reader, page: PagingDep) -> list[Customer]:
-    query = select(Customer).order_by(Customer.id).limit(page.limit).offset(page.offset)
+@router.get("", response_model=Page[CustomerRead])
+async def list_customers(session: SessionDep, who: Reader, page: PagingDep) -> dict[str, Any]:
+    query = select(Customer).order_by(Customer.id)
     if who.customer_id is not None:
         query = query.where(Customer.id == who.customer_id)
-    return list(await session.scalars(query))
+    return await paged(session, query, page)
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)

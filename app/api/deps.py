@@ -1,20 +1,25 @@
-"""Dependencies shared by the routers: the session, the caller, and loaders that 404."""
+"""Dependencies shared by the routers: the app's runtime and its parts (settings,
+sessions), the caller, and loaders that 404."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.errors import located
 from app.auth import Principal, Scope, authenticate
 from app.config import Settings
 from app.models import Customer, MaintenanceWindow, Monitor, Service, SlaPolicy
-from app.schemas.common import MAX_ID
+from app.monitoring.ingest import MonitorDirectory
+from app.runtime import Runtime
+from app.schemas.common import MAX_ID, envelope
 
 # Path and query ids, bounded like the database's 64-bit keys (a larger one is a 422).
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -23,18 +28,38 @@ IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def get_runtime(request: Request) -> Runtime:
+    """The app's runtime: the one look-up on ``app.state`` (set by create_app)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_sessions(runtime: RuntimeDep) -> async_sessionmaker[AsyncSession]:
+    return runtime.sessions
+
+
+def get_monitors(runtime: RuntimeDep) -> MonitorDirectory:
+    return runtime.monitors
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The session factory, for work that needs its own transactions (folding).
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+MonitorsDep = Annotated[MonitorDirectory, Depends(get_monitors)]
+
+
+async def get_session(sessions: SessionsDep) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
@@ -128,6 +153,7 @@ async def load_policy(session: AsyncSession, ident: int) -> SlaPolicy:
 
 
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S")
 
 
 def validate_merged(model: type[M], current: dict[str, Any], patch: dict[str, Any]) -> M:
@@ -136,11 +162,7 @@ def validate_merged(model: type[M], current: dict[str, Any], patch: dict[str, An
     try:
         return model.model_validate({**current, **patch})
     except ValidationError as exc:
-        errors = [
-            {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"], "input": e["input"]}
-            for e in exc.errors(include_url=False)
-        ]
-        raise RequestValidationError(errors) from None
+        raise located(exc, ("body",)) from None
 
 
 def conflict(message: str) -> HTTPException:
@@ -158,17 +180,50 @@ async def commit_or_conflict(session: AsyncSession, message: str) -> None:
         raise conflict(message) from None
 
 
-class Paging(BaseModel):
+# Paging: every list takes `limit` and `offset` and answers in the `Page` envelope
+# {items, total, limit, offset}; out-of-range values are FastAPI's own 422s.
+MAX_LIMIT = 1000
+AGENT_MAX_LIMIT = 10_000
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="items to skip")]
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
     limit: int
     offset: int
 
+    def envelope(self, items: list[Any], total: int) -> dict[str, Any]:
+        return envelope(items, total, self.limit, self.offset)
 
-def paging(limit: int = 100, offset: int = 0) -> Paging:
-    if not 1 <= limit <= 1000:
-        raise HTTPException(422, "limit must be from 1 to 1000")
-    if not 0 <= offset <= MAX_ID:
-        raise HTTPException(422, "offset must be from 0 to 2^63-1")
-    return Paging(limit=limit, offset=offset)
+    def window(self, query: Select[S]) -> Select[S]:
+        return query.limit(self.limit).offset(self.offset)
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 100,
+    offset: Offset = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+def agent_paging(
+    limit: Annotated[int, Query(ge=1, le=AGENT_MAX_LIMIT, description="page size")] = 1000,
+    offset: Offset = 0,
+) -> Paging:
+    return Paging(limit, offset)
 
 
 PagingDep = Annotated[Paging, Depends(paging)]
+AgentPagingDep = Annotated[Paging, Depends(agent_paging)]
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
+    """How many rows ``query`` matches (its filters and joins; order and paging aside)."""
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    return int(await session.scalar(counted) or 0)
+
+
+async def paged(session: AsyncSession, query: Select[S], page: Paging) -> dict[str, Any]:
+    """One page of ``query`` in the list envelope, ``total`` counted under its filters."""
+    items = list(await session.scalars(page.window(query)))
+    return page.envelope(items, await count(session, query))

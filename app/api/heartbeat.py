@@ -13,18 +13,21 @@ from sqlalchemy import select
 
 from app.api.deps import SessionDep, SettingsDep
 from app.models import Monitor
-from app.monitoring.ingest import ResultIn, store_results
-from app.monitoring.scheduler import MonitorSpec, heartbeat_interval, heartbeat_location
-from app.sla.calendar import to_epoch
+from app.monitoring.checks import ResultIn
+from app.monitoring.heartbeats import heartbeat_interval, heartbeat_location
+from app.monitoring.ingest import store_results
+from app.monitoring.server import spec_of
+from app.schemas.sla import HeartbeatReply
+from app.sla.periods import from_epoch, to_epoch
 
 router = APIRouter(tags=["heartbeat"])
 
 
-@router.post("/heartbeat/{token}", operation_id="heartbeat_post")
-@router.get("/heartbeat/{token}", operation_id="heartbeat_get")
+@router.post("/heartbeat/{token}", operation_id="heartbeat_post", response_model=HeartbeatReply)
+@router.get("/heartbeat/{token}", operation_id="heartbeat_get", response_model=HeartbeatReply)
 async def heartbeat(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> dict[str, object]:
+) -> HeartbeatReply:
     monitor = await session.scalar(
         select(Monitor).where(Monitor.heartbeat_token == token, Monitor.kind == "heartbeat")
     )
@@ -32,12 +35,18 @@ async def heartbeat(
         raise HTTPException(404, "unknown heartbeat token")
     if not monitor.enabled:
         raise HTTPException(409, "this heartbeat monitor is paused")
-    spec = MonitorSpec.of(monitor)
+    spec = spec_of(monitor)
     now = to_epoch(datetime.now(UTC))
     interval = heartbeat_interval(spec)
     row = ResultIn(
-        monitor.id, heartbeat_location(spec.locations, settings.location), now, True, interval
+        monitor_id=monitor.id,
+        location=heartbeat_location(spec.locations, settings.location),
+        checked_at=now,
+        ok=True,
+        interval_seconds=interval,
     )
     await store_results(session, [row], now, {monitor.id: interval})
     await session.commit()
-    return {"ok": True, "monitor_id": monitor.id, "next_due_before": now + 2 * interval}
+    return HeartbeatReply(
+        ok=True, monitor_id=monitor.id, next_due_before=from_epoch(now + 2 * interval)
+    )

@@ -8,7 +8,7 @@ may give an earlier ``announced_at`` (to import history); such windows are flagg
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
@@ -22,8 +22,10 @@ from app.api.deps import (
     SessionDep,
     load_service,
     load_window,
+    paged,
     validate_merged,
 )
+from app.api.errors import invalid
 from app.auth import Scope
 from app.models import MaintenanceWindow, Service
 from app.schemas.catalog import (
@@ -31,6 +33,7 @@ from app.schemas.catalog import (
     MaintenanceWindowRead,
     MaintenanceWindowUpdate,
 )
+from app.schemas.common import Page, utc_now
 
 router = APIRouter(prefix="/api/v1/maintenance-windows", tags=["maintenance-windows"])
 
@@ -40,10 +43,12 @@ async def create_window(
     body: MaintenanceWindowCreate, session: SessionDep, who: Admin
 ) -> MaintenanceWindow:
     await load_service(session, who, body.service_id)
-    now = datetime.now(UTC)
+    now = utc_now()
     announced_at = body.announced_at or now
     if announced_at > now:
-        raise HTTPException(422, "announced_at cannot be in the future")
+        raise invalid(
+            ("body", "announced_at"), "announced_at cannot be in the future", announced_at
+        )
     if announced_at < now and who.scope is not Scope.ADMIN:
         raise HTTPException(403, "only admins may import windows announced in the past")
     window = MaintenanceWindow(
@@ -61,24 +66,19 @@ async def create_window(
     return window
 
 
-@router.get("", response_model=list[MaintenanceWindowRead])
+@router.get("", response_model=Page[MaintenanceWindowRead])
 async def list_windows(
     session: SessionDep,
     who: Reader,
     page: PagingDep,
     service_id: IdFilter = None,
-) -> list[MaintenanceWindow]:
-    query = (
-        select(MaintenanceWindow)
-        .order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id)
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+) -> dict[str, Any]:
+    query = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id)
     if who.customer_id is not None:
         query = query.join(Service).where(Service.customer_id == who.customer_id)
     if service_id is not None:
         query = query.where(MaintenanceWindow.service_id == service_id)
-    return list(await session.scalars(query))
+    return await paged(session, query, page)
 
 
 @router.get("/{window_id}", response_model=MaintenanceWindowRead)
@@ -100,7 +100,7 @@ async def update_window(
     merged = validate_merged(MaintenanceWindowCreate, current, body.model_dump(exclude_unset=True))
     shrunk = merged.starts_at >= window.starts_at and merged.ends_at <= window.ends_at
     if not shrunk:
-        now = datetime.now(UTC)
+        now = utc_now()
         window.announced_at = window.recorded_at = now
         window.imported = False
         window.recorded_by = who.label

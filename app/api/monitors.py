@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
 from app.api.deps import (
@@ -20,26 +20,30 @@ from app.api.deps import (
     PagingDep,
     Reader,
     SessionDep,
+    count,
+    get_runtime,
     load_monitor,
     load_service,
     validate_merged,
 )
+from app.api.errors import invalid
 from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
-from app.schemas.common import LOCATION_RE
+from app.schemas.common import LOCATION_RE, Page, utc_now
 from app.schemas.sla import ResultRead
-from app.sla.calendar import from_epoch, to_epoch
+from app.sla.periods import from_epoch, to_epoch
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
-_FIXED = ("service_id", "kind")
+# A read's fields that a patch may carry only unchanged (so a GET can be sent back).
+_READ_ONLY = ("id", "service_id", "kind", "heartbeat_url")
 
 
 def monitor_read(monitor: Monitor, request: Request) -> MonitorRead:
     read = MonitorRead.model_validate(monitor)
     if monitor.heartbeat_token:
-        base = request.app.state.settings.public_url or str(request.base_url)
+        base = get_runtime(request).settings.public_url or str(request.base_url)
         read.heartbeat_url = f"{base.rstrip('/')}/heartbeat/{monitor.heartbeat_token}"
     return read
 
@@ -57,16 +61,13 @@ def _apply(monitor: Monitor, body: MonitorCreate) -> None:
     for name, value in body.model_dump(exclude=set(ALL_OPTIONS)).items():
         setattr(monitor, name, value)
     monitor.options = body.options()
-    monitor.updated_at = datetime.now(UTC)
+    monitor.updated_at = utc_now()
 
 
 async def _notify(request: Request, monitor_id: int) -> None:
     """Forget the cached monitor and tell the in-process scheduler (if any), so
     ingestion and jobs follow the change at once."""
-    request.app.state.monitors.forget(monitor_id)
-    listener = getattr(request.app.state, "on_monitor_change", None)
-    if listener is not None:
-        await listener(monitor_id)
+    await get_runtime(request).monitor_changed(monitor_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MonitorRead)
@@ -74,7 +75,7 @@ async def create_monitor(
     body: MonitorCreate, request: Request, session: SessionDep, who: Admin
 ) -> MonitorRead:
     await load_service(session, who, body.service_id)
-    monitor = Monitor(created_at=datetime.now(UTC))
+    monitor = Monitor(created_at=utc_now())
     _apply(monitor, body)
     if body.kind == "heartbeat":
         monitor.heartbeat_token = secrets.token_urlsafe(24)
@@ -84,20 +85,21 @@ async def create_monitor(
     return monitor_read(monitor, request)
 
 
-@router.get("", response_model=list[MonitorRead])
+@router.get("", response_model=Page[MonitorRead])
 async def list_monitors(
     request: Request,
     session: SessionDep,
     who: Reader,
     page: PagingDep,
     service_id: IdFilter = None,
-) -> list[MonitorRead]:
-    query = select(Monitor).order_by(Monitor.id).limit(page.limit).offset(page.offset)
+) -> dict[str, Any]:
+    query = select(Monitor).order_by(Monitor.id)
     if who.customer_id is not None:
         query = query.join(Service).where(Service.customer_id == who.customer_id)
     if service_id is not None:
         query = query.where(Monitor.service_id == service_id)
-    return [monitor_read(m, request) for m in await session.scalars(query)]
+    items = [monitor_read(m, request) for m in await session.scalars(page.window(query))]
+    return page.envelope(items, await count(session, query))
 
 
 @router.get("/{monitor_id}", response_model=MonitorRead)
@@ -111,20 +113,50 @@ async def read_monitor(
 async def update_monitor(
     monitor_id: IdPath, body: MonitorUpdate, request: Request, session: SessionDep, who: Admin
 ) -> MonitorRead:
-    """Any create field but service_id and kind; ``enabled: false`` pauses probing."""
+    """Any create field but service_id and kind, validated merged with the stored
+    monitor; ``enabled: false`` pauses probing. A monitor as read (GET) is a valid
+    patch: its read-only fields are accepted unchanged, its ``options`` replace the
+    stored ones."""
     monitor = await load_monitor(session, who, monitor_id)
-    patch = body.model_dump(exclude_unset=True)
-    for name in _FIXED:
-        if name in patch and patch[name] != getattr(monitor, name):
-            raise HTTPException(422, f"{name} cannot be changed; create a new monitor")
+    current, patch = _merge_base(monitor, monitor_read(monitor, request), body)
     confirmations = monitor.failure_confirmations
-    _apply(monitor, validate_merged(MonitorCreate, _as_create(monitor), patch))
+    _apply(monitor, validate_merged(MonitorCreate, current, patch))
     if monitor.failure_confirmations != confirmations:
         # The fold depends on it: re-fold the whole history under the new setting.
         await refold_monitor(session, monitor.id, to_epoch(datetime.now(UTC)))
     await session.commit()
     await _notify(request, monitor.id)
     return monitor_read(monitor, request)
+
+
+def _merge_base(
+    monitor: Monitor, read: MonitorRead, body: MonitorUpdate
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stored monitor as create fields, and the patch to lay over it."""
+    patch = body.model_dump(exclude_unset=True)
+    for name in _READ_ONLY:
+        if name not in patch:
+            continue
+        value = patch.pop(name)
+        unchanged = value == getattr(read, name) or (
+            name == "heartbeat_url"
+            and monitor.heartbeat_token is not None
+            and isinstance(value, str)
+            and value.endswith(f"/heartbeat/{monitor.heartbeat_token}")
+        )
+        if not unchanged:
+            fix = "create a new monitor" if name in ("service_id", "kind") else "leave it out"
+            raise invalid(("body", name), f"{name} cannot be changed; {fix}", value)
+    current = _as_create(monitor)
+    if "options" in patch:
+        given: dict[str, Any] = patch.pop("options") or {}
+        for name in sorted(given.keys() & patch.keys()):
+            if given[name] != patch[name]:
+                raise invalid(
+                    ("body", name), f"{name} differs from options.{name}; give it once", patch[name]
+                )
+        current = {k: v for k, v in current.items() if k not in ALL_OPTIONS} | given
+    return current, patch
 
 
 @router.delete("/{monitor_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -139,14 +171,14 @@ async def delete_monitor(
     await _notify(request, monitor_id)
 
 
-@router.get("/{monitor_id}/results", response_model=list[ResultRead])
+@router.get("/{monitor_id}/results", response_model=Page[ResultRead])
 async def recent_results(
     monitor_id: IdPath,
     session: SessionDep,
     who: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: PagingDep,
     location: Annotated[str | None, Query(pattern=LOCATION_RE)] = None,
-) -> list[ResultRead]:
+) -> dict[str, Any]:
     """The monitor's latest raw results, newest first, with their errors and warnings
     (what support looks at when a customer calls)."""
     await load_monitor(session, who, monitor_id)
@@ -154,11 +186,10 @@ async def recent_results(
         select(CheckResult)
         .where(CheckResult.monitor_id == monitor_id)
         .order_by(CheckResult.checked_at.desc(), CheckResult.location)
-        .limit(limit)
     )
     if location is not None:
         query = query.where(CheckResult.location == location)
-    return [
+    items = [
         ResultRead(
             location=r.location,
             checked_at=from_epoch(r.checked_at),
@@ -169,5 +200,6 @@ async def recent_results(
             warning=r.warning,
             interval_seconds=r.interval_seconds,
         )
-        for r in await session.scalars(query)
+        for r in await session.scalars(page.window(query))
     ]
+    return page.envelope(items, await count(session, query))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -16,11 +15,13 @@ from app.api.deps import (
     SessionDep,
     conflict,
     load_policy,
+    paged,
     validate_merged,
 )
 from app.db import plain_decimal
 from app.models import Service, SlaPolicy
 from app.schemas.catalog import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
+from app.schemas.common import Page, utc_now
 
 router = APIRouter(prefix="/api/v1/sla-policies", tags=["sla-policies"])
 
@@ -37,16 +38,15 @@ def _columns(body: SlaPolicyCreate) -> dict[str, Any]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SlaPolicyRead)
 async def create_policy(body: SlaPolicyCreate, session: SessionDep, _: Admin) -> SlaPolicy:
-    policy = SlaPolicy(**_columns(body), created_at=datetime.now(UTC))
+    policy = SlaPolicy(**_columns(body), created_at=utc_now())
     session.add(policy)
     await session.commit()
     return policy
 
 
-@router.get("", response_model=list[SlaPolicyRead])
-async def list_policies(session: SessionDep, _: BillingReader, page: PagingDep) -> list[SlaPolicy]:
-    query = select(SlaPolicy).order_by(SlaPolicy.id).limit(page.limit).offset(page.offset)
-    return list(await session.scalars(query))
+@router.get("", response_model=Page[SlaPolicyRead])
+async def list_policies(session: SessionDep, _: BillingReader, page: PagingDep) -> dict[str, Any]:
+    return await paged(session, select(SlaPolicy).order_by(SlaPolicy.id), page)
 
 
 @router.get("/{policy_id}", response_model=SlaPolicyRead)

@@ -8,17 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, cast, select
 
-from app.api.deps import Agent, SessionDep
+from app.api.deps import Agent, AgentPagingDep, MonitorsDep, SessionDep
+from app.api.errors import invalid, located
 from app.models import Monitor
-from app.monitoring.ingest import BatchError, ResultIn, ingest
+from app.monitoring.checks import ResultIn
+from app.monitoring.ingest import BatchError, ingest
 from app.schemas.catalog import MonitorRead
-from app.schemas.common import LOCATION_RE
+from app.schemas.common import LOCATION_RE, Page
 from app.schemas.sla import Accepted, ResultBatch
-from app.sla.calendar import EPOCH, to_epoch
+from app.sla.periods import EPOCH, to_epoch
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
 
@@ -54,7 +55,9 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
         }
     },
 )
-async def push_results(request: Request, session: SessionDep, _: Agent) -> Accepted:
+async def push_results(
+    request: Request, session: SessionDep, monitors: MonitorsDep, _: Agent
+) -> Accepted:
     """Store a batch of results (body: ``ResultBatch``). Late, duplicated and
     out-of-order results are fine; the batch is validated whole and one bad row refuses
     all of it, with a 422 whose ``loc`` names the row."""
@@ -64,55 +67,49 @@ async def push_results(request: Request, session: SessionDep, _: Agent) -> Accep
         body = ResultBatch.model_validate_json(await request.body())
     except ValidationError as exc:
         # No "input" echoed back: it may be bytes that are not even UTF-8.
-        raise RequestValidationError(
-            [
-                {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
-                for e in exc.errors(include_url=False, include_context=False)
-            ]
-        ) from None
+        raise located(exc, ("body",), with_input=False) from None
     now = to_epoch(datetime.now(UTC))
     second = timedelta(seconds=1)
     rows = [
         ResultIn(
-            r.monitor_id,
-            r.location,
-            (r.checked_at - EPOCH) // second,  # to_epoch, inlined: thousands per batch
-            r.ok,
-            r.interval_seconds,
-            r.latency_ms,
-            r.status_code,
-            r.error,
-            r.warning,
+            monitor_id=r.monitor_id,
+            location=r.location,
+            checked_at=(r.checked_at - EPOCH) // second,  # to_epoch, inlined: thousands
+            ok=r.ok,
+            interval_seconds=r.interval_seconds,
+            latency_ms=r.latency_ms,
+            status_code=r.status_code,
+            error=r.error,
+            warning=r.warning,
         )
         for r in body.results
     ]
     try:
-        accepted = await ingest(session, rows, now, request.app.state.monitors)
+        accepted = await ingest(session, rows, now, monitors)
     except BatchError as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("body", "results", exc.index, exc.field),
-                    "msg": f"row {exc.index}: {exc}",
-                    "input": getattr(body.results[exc.index], exc.field),
-                }
-            ]
+        raise invalid(
+            ("body", "results", exc.index, exc.field),
+            f"row {exc.index}: {exc}",
+            getattr(body.results[exc.index], exc.field),
         ) from None
     await session.commit()
     return Accepted(accepted=accepted)
 
 
-@router.get("/agent/monitors", response_model=list[MonitorRead])
+@router.get("/agent/monitors", response_model=Page[MonitorRead])
 async def agent_monitors(
     request: Request,
     response: Response,
     session: SessionDep,
     _: Agent,
+    page: AgentPagingDep,
     location: str = Query(pattern=LOCATION_RE),
 ) -> Any:
-    """The enabled monitors that list ``location``, with everything a probe needs.
-    Send the last ``ETag`` as ``If-None-Match`` to get a 304 when nothing changed."""
+    """The enabled monitors that list ``location``, with everything a probe needs, by
+    id. The ``ETag`` is the version of the location's whole list, the same on every
+    page: send it as ``If-None-Match`` to get a 304 when nothing changed (a 304 for the
+    first page means no page changed; a page with another ETag means the list changed
+    while it was being read)."""
     from app.api.monitors import monitor_read
 
     # The JSON text of `locations` holds '"NAME"' for every monitor of the location
@@ -135,4 +132,4 @@ async def agent_monitors(
     if request.headers.get("if-none-match") == etag:
         raise HTTPException(status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     response.headers["ETag"] = etag
-    return items
+    return page.envelope(items[page.offset : page.offset + page.limit], len(items))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from app.api.deps import (
@@ -19,10 +19,13 @@ from app.api.deps import (
     load_customer,
     load_policy,
     load_service,
+    paged,
     validate_merged,
 )
+from app.api.errors import invalid
 from app.models import MaintenanceWindow, Monitor, Service
 from app.schemas.catalog import ServiceCreate, ServiceRead, ServiceUpdate
+from app.schemas.common import Page, utc_now
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
@@ -31,26 +34,30 @@ router = APIRouter(prefix="/api/v1/services", tags=["services"])
 async def create_service(body: ServiceCreate, session: SessionDep, who: Admin) -> Service:
     await load_customer(session, who, body.customer_id)
     await load_policy(session, body.policy_id)
-    now = datetime.now(UTC)
+    now = utc_now()
     service = Service(**body.model_dump(), created_at=now)
     service.starts_at = body.starts_at or now
     if service.ends_at is not None and service.ends_at <= service.starts_at:
-        raise HTTPException(422, "ends_at must be after starts_at (which defaults to now)")
+        raise invalid(
+            ("body", "ends_at"),
+            "ends_at must be after starts_at (which defaults to now)",
+            service.ends_at,
+        )
     session.add(service)
     await commit_or_conflict(session, f"the customer already has a service {body.slug!r}")
     return service
 
 
-@router.get("", response_model=list[ServiceRead])
+@router.get("", response_model=Page[ServiceRead])
 async def list_services(
     session: SessionDep, who: Reader, page: PagingDep, customer_id: IdFilter = None
-) -> list[Service]:
-    query = select(Service).order_by(Service.id).limit(page.limit).offset(page.offset)
+) -> dict[str, Any]:
+    query = select(Service).order_by(Service.id)
     if who.customer_id is not None:
         query = query.where(Service.customer_id == who.customer_id)
     if customer_id is not None:
         query = query.where(Service.customer_id == customer_id)
-    return list(await session.scalars(query))
+    return await paged(session, query, page)
 
 
 @router.get("/{service_id}", response_model=ServiceRead)

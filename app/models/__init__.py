@@ -14,6 +14,7 @@ from app.models.timeline import (
     ClosedMonth,
     DirtyMarks,
     LocationSegment,
+    StateChange,
     Statement,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "Monitor",
     "Service",
     "SlaPolicy",
+    "StateChange",
     "Statement",
 ]

@@ -54,6 +54,9 @@ class LocationSegment(Base):
     __table_args__ = (
         Index("ix_location_segments_monitor_location_start", "monitor_id", "location", "start"),
         Index("ix_location_segments_monitor_end", "monitor_id", "end"),
+        # Reports over every service select by time alone: segments are kept for good,
+        # so without this a month's credits would scan the whole history.
+        Index("ix_location_segments_end", "end"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -104,3 +107,33 @@ class Statement(Base):
     # SHA-256 of the canonical JSON of `content`, so anyone can check it is unchanged.
     digest: Mapped[str] = mapped_column(String(64))
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StateChange(Base):
+    """A confirmed change of a monitor's (quorum) or a service's state: UP, DOWN or
+    NO DATA (healthchecks' ``Flip``). Written by the folder after each fold.
+
+    Rows are reconciled, not appended: a late result that moves an outage's start
+    moves its row (``at``), keeping whether it was processed, so a notification or an
+    incident hangs on one row per change. A row may lie in the future (the instant a
+    fresh result goes stale); consumers claim only rows whose ``at`` has passed.
+    """
+
+    __tablename__ = "state_changes"
+    __table_args__ = (
+        Index("ix_state_changes_subject_at", "subject", "subject_id", "at"),
+        Index("ix_state_changes_unprocessed", "processed_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(16))  # "monitor" | "service"
+    # No foreign key: the subject is a monitor or a service (rows go with them).
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[int] = mapped_column(BigInteger)
+    old: Mapped[str] = mapped_column(String(8))  # "up" | "down" | "no_data"
+    new: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(500))
+    processed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A lease: a consumer that dies mid-way lets the row go again after it expires.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

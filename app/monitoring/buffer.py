@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Monitor
-from app.monitoring.ingest import ResultIn, store_results
-from app.sla.calendar import to_epoch
+from app.monitoring.checks import ResultIn
+from app.monitoring.ingest import store_results
+from app.sla.periods import to_epoch
 
 log = logging.getLogger(__name__)
 

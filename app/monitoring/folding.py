@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor
 from app.monitoring.ingest import mark_dirty
 from app.monitoring.marks import decode
+from app.monitoring.state_changes import record_changes
 from app.sla.timeline import Observation, Segment, fold_location, splice
 
 log = logging.getLogger(__name__)
@@ -47,23 +49,32 @@ def merge_marks(rows: Iterable[list[list[Any]]]) -> dict[Pair, int]:
     return earliest
 
 
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What a fold pass did: the (monitor, location) pairs folded and the services
+    whose stored state changed (their figures and state changes are recomputed)."""
+
+    pairs: int
+    services: frozenset[int]
+
+
 async def fold_pending(
     sessions: async_sessionmaker[AsyncSession],
     monitor_ids: Collection[int] | None = None,
-) -> int:
+) -> Folded:
     """Fold what the log marks: all of it (consuming the log), or only the given
-    monitors' pairs (leaving the log for the folder). Returns the pairs folded."""
+    monitors' pairs (leaving the log for the folder). State changes are reconciled in
+    the same transaction as the segments they come from."""
     if monitor_ids is not None:
         wanted = set(monitor_ids)
         async with sessions() as session:
             pending = merge_marks(await session.scalars(select(DirtyMarks.marks)))
         pairs = {k: v for k, v in pending.items() if k[0] in wanted}
         async with sessions() as session, session.begin():
-            for (monitor_id, location), dirty_from in sorted(pairs.items()):
-                await fold_pair(session, monitor_id, location, dirty_from)
-        return len(pairs)
+            services = await _fold_pairs(session, pairs)
+        return Folded(len(pairs), frozenset(services))
 
-    folded = 0
+    folded, touched = 0, set[int]()
     while True:
         async with sessions() as session, session.begin():
             rows = (
@@ -76,16 +87,28 @@ async def fold_pending(
                 )
             ).all()
             if not rows:
-                return folded
+                return Folded(folded, frozenset(touched))
             pairs = merge_marks(marks for _, marks in rows)
-            for (monitor_id, location), dirty_from in sorted(pairs.items()):
-                await fold_pair(session, monitor_id, location, dirty_from)
+            touched |= await _fold_pairs(session, pairs)
             await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
             folded += len(pairs)
 
 
-async def fold_pair(session: AsyncSession, monitor_id: int, location: str, dirty_from: int) -> None:
-    """Re-fold one (monitor, location) from ``dirty_from`` on, in the caller's transaction."""
+async def _fold_pairs(session: AsyncSession, pairs: dict[Pair, int]) -> set[int]:
+    """Fold the pairs, then reconcile the state changes of what moved."""
+    changed: dict[int, int] = {}
+    for (monitor_id, location), dirty_from in sorted(pairs.items()):
+        since = await fold_pair(session, monitor_id, location, dirty_from)
+        if since is not None:
+            changed[monitor_id] = min(since, changed.get(monitor_id, since))
+    return await record_changes(session, changed)
+
+
+async def fold_pair(
+    session: AsyncSession, monitor_id: int, location: str, dirty_from: int
+) -> int | None:
+    """Re-fold one (monitor, location) from ``dirty_from`` on, in the caller's
+    transaction. Returns the earliest instant whose segments changed, or None."""
     if session.get_bind().dialect.name == "postgresql":
         # One folder at a time per monitor, across processes; released at commit.
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": monitor_id})
@@ -93,7 +116,7 @@ async def fold_pair(session: AsyncSession, monitor_id: int, location: str, dirty
         select(Monitor.failure_confirmations).where(Monitor.id == monitor_id)
     )
     if confirmations is None:  # the monitor is gone, and its results with it
-        return
+        return None
     pair = (CheckResult.monitor_id == monitor_id, CheckResult.location == location)
     restart = await session.scalar(
         select(func.max(CheckResult.checked_at)).where(
@@ -118,7 +141,7 @@ async def fold_pair(session: AsyncSession, monitor_id: int, location: str, dirty
     stored = list(await session.scalars(affected.order_by(LocationSegment.start)))
     spliced = splice([Segment(s.start, s.end, s.failing) for s in stored], refolded, restart)
     if [Segment(s.start, s.end, s.failing) for s in stored] == spliced:
-        return  # nothing changed (e.g. folded before by a report)
+        return None  # nothing changed (e.g. folded before by a report)
     if stored:
         await session.execute(
             delete(LocationSegment).where(LocationSegment.id.in_([s.id for s in stored]))
@@ -130,6 +153,8 @@ async def fold_pair(session: AsyncSession, monitor_id: int, location: str, dirty
         for s in spliced
     )
     await session.flush()
+    starts = [s.start for s in stored[:1] + spliced[:1]]
+    return restart if restart is not None else min(starts, default=dirty_from)
 
 
 async def refold_monitor(session: AsyncSession, monitor_id: int, now: int) -> None:
@@ -141,15 +166,21 @@ async def refold_monitor(session: AsyncSession, monitor_id: int, now: int) -> No
 
 
 async def run_folder(
-    sessions: async_sessionmaker[AsyncSession], every: float, stop: asyncio.Event
+    sessions: async_sessionmaker[AsyncSession],
+    every: float,
+    stop: asyncio.Event,
+    on_folded: Callable[[Folded], None] | None = None,
 ) -> None:
     """The background folder: fold whatever the log marks, every ``every`` seconds,
-    until ``stop`` is set. It stops between passes, never inside a database call."""
+    until ``stop`` is set. It stops between passes, never inside a database call.
+    ``on_folded`` hears of each pass that changed something (e.g. to refresh a cache)."""
     while not stop.is_set():
         try:
-            count = await fold_pending(sessions)
-            if count:
-                log.debug("folded %d monitor locations", count)
+            folded = await fold_pending(sessions)
+            if folded.pairs:
+                log.debug("folded %d monitor locations", folded.pairs)
+            if folded.services and on_folded is not None:
+                on_folded(folded)
         except Exception:  # keep folding later; a report folds what it needs itself
             log.exception("folding failed; will retry")
         with contextlib.suppress(TimeoutError):

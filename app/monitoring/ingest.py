@@ -20,23 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import CheckResult, DirtyMarks, Monitor
+from app.monitoring.checks import ResultIn
 from app.monitoring.marks import encode
 from app.sla.timeline import Observation, dedupe
 
 FUTURE_TOLERANCE = 300  # seconds a result may be ahead of the server's clock
-
-
-@dataclass(frozen=True, slots=True)
-class ResultIn:
-    monitor_id: int
-    location: str
-    checked_at: int  # epoch seconds
-    ok: bool
-    interval_seconds: int | None = None
-    latency_ms: int | None = None
-    status_code: int | None = None
-    error: str | None = None
-    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +204,12 @@ def _unique_rows(
     for row in rows:
         groups.setdefault((row.monitor_id, row.location), []).append(row)
     values = []
-    for (monitor_id, _location), group in groups.items():
-        default = intervals[monitor_id]
-        by_obs = {Observation(r.checked_at, r.ok, r.interval_seconds or default): r for r in group}
+    for group in groups.values():
+        # A row's own interval first: the in-process buffer passes no defaults.
+        by_obs = {
+            Observation(r.checked_at, r.ok, r.interval_seconds or intervals[r.monitor_id]): r
+            for r in group
+        }
         for kept in dedupe(by_obs):
             values.append(_values(by_obs[kept], kept.at, kept.ok, kept.interval, now))
     return values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -202,7 +202,7 @@ KIND_OPTIONS: dict[str, frozenset[str]] = {
 ALL_OPTIONS = frozenset().union(*KIND_OPTIONS.values())
 
 
-class MonitorOptions(Strict):
+class OptionFields(Strict):
     """Kind-specific options; each applies only to the kinds in KIND_OPTIONS."""
 
     # http
@@ -235,6 +235,10 @@ class MonitorOptions(Strict):
     # heartbeat
     grace_seconds: int | None = Field(default=None, ge=0, le=7 * 86_400)
 
+
+class MonitorOptions(OptionFields):
+    """The options with the checks between them (a patch is checked once merged)."""
+
     @model_validator(mode="after")
     def _option_values(self) -> Self:
         if self.expected_status is not None:
@@ -256,16 +260,25 @@ class MonitorOptions(Strict):
         return self
 
 
+# The monitor fields' bounds, shared by create and patch (so both document them).
+Target = Annotated[str, Field(max_length=2048)]
+IntervalSeconds = Annotated[int, Field(ge=10, le=31 * 86_400)]
+TimeoutSeconds = Annotated[int, Field(ge=1, le=120)]
+Locations = Annotated[list[str], Field(min_length=1, max_length=20)]
+Quorum = Annotated[int, Field(ge=1)]
+Confirmations = Annotated[int, Field(ge=1, le=20)]
+
+
 class MonitorCreate(MonitorOptions):
     service_id: Ident
     name: Name
     kind: MonitorKind
-    target: str = Field(default="", max_length=2048)
-    interval_seconds: int = Field(default=60, ge=10, le=31 * 86_400)
-    timeout_seconds: int = Field(default=10, ge=1, le=120)
-    locations: list[str] = Field(default_factory=lambda: ["local"], min_length=1, max_length=20)
-    quorum: int = Field(default=1, ge=1)
-    failure_confirmations: int = Field(default=1, ge=1, le=20)
+    target: Target = ""
+    interval_seconds: IntervalSeconds = 60
+    timeout_seconds: TimeoutSeconds = 10
+    locations: Locations = Field(default_factory=lambda: ["local"])
+    quorum: Quorum = 1
+    failure_confirmations: Confirmations = 1
     enabled: bool = True
 
     @model_validator(mode="after")
@@ -319,10 +332,32 @@ def _validated_target(kind: str, target: str) -> str:
     return target.strip()
 
 
-class MonitorUpdate(Strict):
-    """Any field of MonitorCreate except service_id and kind; validated merged."""
+class MonitorUpdate(OptionFields):
+    """A partial monitor, validated merged with the stored one by every create rule.
 
-    model_config = Strict.model_config | {"extra": "allow"}
+    Kind options go at the top level as on create (``null`` removes one), or all at once
+    as ``options`` (the read's shape: it replaces the stored set; top-level options are
+    applied over it). The read-only fields of a read (``id``, ``service_id``, ``kind``,
+    ``heartbeat_url``) are accepted when unchanged, so a GET can be sent back as a PATCH;
+    changing them is a 422."""
+
+    name: Name | None = None
+    target: Target | None = None
+    interval_seconds: IntervalSeconds | None = None
+    timeout_seconds: TimeoutSeconds | None = None
+    locations: Locations | None = None
+    quorum: Quorum | None = None
+    failure_confirmations: Confirmations | None = None
+    enabled: bool | None = None
+    options: OptionFields | None = Field(
+        default=None, description="every kind option at once, replacing the stored set"
+    )
+    id: int | None = Field(default=None, description="read-only: accepted when unchanged")
+    service_id: int | None = Field(default=None, description="read-only: accepted when unchanged")
+    kind: MonitorKind | None = Field(default=None, description="read-only: accepted when unchanged")
+    heartbeat_url: str | None = Field(
+        default=None, description="read-only: accepted when unchanged"
+    )
 
 
 class MonitorRead(ReadModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.schemas.common import LOCATION_RE, Ident, Instant, ReadModel, Strict, UTCTime
+from app.schemas.common import LOCATION_RE, Ident, ReadModel, Strict, UTCTime
 
 
 class ResultRow(Strict):
@@ -14,7 +14,8 @@ class ResultRow(Strict):
 
     monitor_id: Ident
     location: str = Field(pattern=LOCATION_RE)
-    checked_at: Instant = Field(description="kept to the whole second")
+    # Not `Instant`: a Python validator per row costs ingestion; the endpoint floors it.
+    checked_at: AwareDatetime = Field(description="kept to the whole second")
     ok: bool
     latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)
     status_code: int | None = Field(default=None, ge=100, le=599)
@@ -44,6 +45,12 @@ class ResultBatch(Strict):
 
 class Accepted(BaseModel):
     accepted: int
+
+
+class HeartbeatReply(BaseModel):
+    ok: bool
+    monitor_id: int
+    next_due_before: UTCTime = Field(description="ping again before this instant")
 
 
 class DowntimePeriod(BaseModel):
@@ -107,8 +114,13 @@ class CreditItem(BaseModel):
 
 
 class CreditsPage(BaseModel):
+    """The contract's ``{month, items}`` with the list envelope's fields beside them."""
+
     month: str
     items: list[CreditItem]
+    total: int = Field(description="services that existed in the month, over all pages")
+    limit: int | None = Field(description="null: no limit was given, every row is here")
+    offset: int
 
 
 class CloseResult(BaseModel):

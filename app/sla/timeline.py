@@ -10,12 +10,16 @@ Three steps, each a pure function:
    under an N-of-M quorum.
 3. ``service_states``: the monitors' states -> the service's DOWN (any monitor down)
    and NO DATA (not down, and no monitor up).
+
+``transitions`` turns such states into the instants where they change, which the app
+stores as state changes (for notifications, incidents and status pages).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.sla.intervals import Interval, subtract, union
 
@@ -185,3 +189,53 @@ def splice(
         if last.end == first.start and last.failing == first.failing:
             return [*kept[:-1], Segment(last.start, first.end, first.failing), *refolded[1:]]
     return [*kept, *refolded]
+
+
+class State(StrEnum):
+    UP = "up"
+    DOWN = "down"
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at: int
+    old: State
+    new: State
+
+
+def state_pieces(states: States, window: Interval) -> list[tuple[int, int, State]]:
+    """The window cut into maximal ``(start, end, state)`` pieces, in order."""
+    marked = [(s, e, State.DOWN) for s, e in states.down] + [
+        (s, e, State.NO_DATA) for s, e in states.no_data
+    ]
+    pieces: list[tuple[int, int, State]] = []
+    cursor = window[0]
+    for start, end, state in sorted(marked):
+        start, end = max(start, window[0]), min(end, window[1])
+        if start >= end:
+            continue
+        if cursor < start:
+            pieces.append((cursor, start, State.UP))
+        pieces.append((start, end, state))
+        cursor = max(cursor, end)
+    if cursor < window[1]:
+        pieces.append((cursor, window[1], State.UP))
+    merged: list[tuple[int, int, State]] = []
+    for piece in pieces:
+        if merged and merged[-1][2] == piece[2] and merged[-1][1] == piece[0]:
+            merged[-1] = (merged[-1][0], piece[1], piece[2])
+        else:
+            merged.append(piece)
+    return merged
+
+
+def transitions(states: States, window: Interval) -> list[Transition]:
+    """Where the state changes inside ``window`` (DOWN and NO DATA as given, UP
+    elsewhere). The state at the window's first second is the starting point, not a
+    change; time past the window is not looked at."""
+    pieces = state_pieces(states, window)
+    return [
+        Transition(current[0], previous[2], current[2])
+        for previous, current in zip(pieces, pieces[1:], strict=False)
+    ]

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
-from app.agent import Agent, DiskBuffer
-from app.monitoring.ingest import ResultIn
+from app.agent.buffer import DiskBuffer
+from app.agent.client import ServerClient
+from app.agent.runner import Agent
+from app.db import make_engine, make_sessionmaker
+from app.models import CheckResult
+from app.monitoring.checks import ResultIn
 from probes.registry import ProbeContext
 from tests.conftest import ADMIN_TOKEN, Api
+from tests.helpers import free_port
+
+
+def row(monitor_id: int, checked_at: int, ok: bool = True, error: str | None = None) -> ResultIn:
+    return ResultIn(
+        monitor_id=monitor_id,
+        location="edge",
+        checked_at=checked_at,
+        ok=ok,
+        interval_seconds=60,
+        error=error,
+    )
 
 
 def test_the_buffer_keeps_order_and_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "agent.db"
     buffer = DiskBuffer(path)
     for at in (300, 100, 200):
-        buffer.add(ResultIn(1, "edge", at, True, 60))
+        buffer.add(row(1, at))
     buffer.save("assignment", [{"id": 1}])
     buffer.close()
     reopened = DiskBuffer(path)
@@ -28,8 +47,21 @@ def test_the_buffer_keeps_order_and_survives_reopening(tmp_path: Path) -> None:
     reopened.close()
 
 
+class RecordingTransport(httpx.ASGITransport):
+    """The app in process, remembering each request's method, path and status."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app=app)
+        self.seen: list[tuple[str, str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        self.seen.append((request.method, request.url.path, response.status_code))
+        return response
+
+
 async def test_the_agent_sends_in_order_and_drops_only_rows_the_server_refuses(
-    api: Api, app: Any, catalog: dict[str, Any], tmp_path: Path
+    api: Api, app: Any, db_url: str, catalog: dict[str, Any], tmp_path: Path
 ) -> None:
     monitor = await api.create(
         "/api/v1/monitors",
@@ -42,18 +74,12 @@ async def test_the_agent_sends_in_order_and_drops_only_rows_the_server_refuses(
         },
     )
     buffer = DiskBuffer(tmp_path / "agent.db")
-    buffer.add(ResultIn(monitor["id"], "edge", 1_750_000_000, True, 60))
-    buffer.add(ResultIn(999_999, "edge", 1_750_000_060, True, 60))  # no such monitor
-    buffer.add(ResultIn(monitor["id"], "edge", 1_750_000_120, False, 60, error="refused"))
+    buffer.add(row(monitor["id"], 1_750_000_000))
+    buffer.add(row(999_999, 1_750_000_060))  # no such monitor
+    buffer.add(row(monitor["id"], 1_750_000_120, ok=False, error="refused"))
     probes = ProbeContext()
-    agent = Agent(
-        "http://uptally.test",
-        ADMIN_TOKEN,
-        "edge",
-        buffer,
-        probes,
-        transport=httpx.ASGITransport(app=app),
-    )
+    transport = RecordingTransport(app)
+    agent = Agent("http://uptally.test", ADMIN_TOKEN, "edge", buffer, probes, transport=transport)
     try:
         assert await agent.send_pending() == 2
         assert buffer.count() == 0
@@ -64,15 +90,33 @@ async def test_the_agent_sends_in_order_and_drops_only_rows_the_server_refuses(
         await agent.client.aclose()
         await probes.aclose()
         buffer.close()
-    figures = (await api.call("GET", f"/api/v1/monitors/{monitor['id']}", expect=200)).json()
-    assert figures["locations"] == ["edge"]
+    assert transport.seen == [
+        ("POST", "/api/v1/results", 422),  # the whole batch, refused for its 2nd row
+        ("POST", "/api/v1/results", 202),  # the rest, without it
+        ("GET", "/api/v1/agent/monitors", 200),
+        ("GET", "/api/v1/agent/monitors", 304),
+    ]
+    engine = make_engine(db_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            stored = (
+                await session.execute(
+                    select(CheckResult.checked_at, CheckResult.ok, CheckResult.error)
+                    .where(CheckResult.monitor_id == monitor["id"])
+                    .order_by(CheckResult.checked_at)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in stored] == [
+        (1_750_000_000, True, None),
+        (1_750_000_120, False, "refused"),
+    ]
 
 
 async def test_an_unreachable_server_keeps_results_buffered(tmp_path: Path) -> None:
-    from tests.probes.conftest import free_port
-
     buffer = DiskBuffer(tmp_path / "agent.db")
-    buffer.add(ResultIn(1, "edge", 1_750_000_000, True, 60))
+    buffer.add(row(1, 1_750_000_000))
     probes = ProbeContext()
     agent = Agent(f"http://127.0.0.1:{free_port()}", "token", "edge", buffer, probes)
     try:
@@ -83,3 +127,73 @@ async def test_an_unreachable_server_keeps_results_buffered(tmp_path: Path) -> N
         await probes.aclose()
     assert buffer.count() == 1
     buffer.close()
+
+
+async def test_the_assignment_is_read_page_by_page_and_again_if_it_changes() -> None:
+    monitors = [
+        {
+            "id": ident,
+            "kind": "tcp",
+            "target": "db.acme.example:5432",
+            "options": {},
+            "interval_seconds": 60,
+            "timeout_seconds": 5,
+            "locations": ["edge"],
+        }
+        for ident in (1, 2, 3)
+    ]
+    asked: list[tuple[int, str | None]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        etag = '"v1"' if not asked else '"v2"'  # the list changes after the first page
+        asked.append((offset, request.headers.get("if-none-match")))
+        if request.headers.get("if-none-match") == etag:
+            return httpx.Response(304, headers={"ETag": etag})
+        page = {"items": monitors[offset : offset + 2], "total": 3, "limit": 2, "offset": offset}
+        return httpx.Response(200, json=page, headers={"ETag": etag})
+
+    client = ServerClient("http://uptally.test", "token", httpx.MockTransport(server))
+    try:
+        fetched = await client.assignment("edge", None)
+        assert fetched is not None
+        items, etag = fetched
+        assert [item["id"] for item in items] == [1, 2, 3]
+        assert etag == '"v2"'
+        # Page 2 came with another version: both pages were read again.
+        assert asked == [(0, None), (2, None), (0, None), (2, None)]
+        assert await client.assignment("edge", '"v2"') is None
+        assert asked[-1] == (0, '"v2"')
+    finally:
+        await client.aclose()
+
+
+def test_the_agent_loads_neither_the_database_layer_nor_the_web_framework() -> None:
+    """An agent host needs only the probes: importing the agent (as ``uptally agent``
+    does) must not pull in SQLAlchemy, FastAPI or pydantic."""
+    code = (
+        "import sys, app.agent\n"
+        "for name in ('sqlalchemy', 'fastapi', 'starlette', 'pydantic', 'aiosqlite', 'asyncpg',"
+        " 'app.agent.runner', 'app.monitoring.scheduler', 'probes.registry'):\n"
+        "    print(name, name in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    loaded = dict(line.split() for line in done.stdout.splitlines())
+    assert loaded == {
+        "sqlalchemy": "False",
+        "fastapi": "False",
+        "starlette": "False",
+        "pydantic": "False",
+        "aiosqlite": "False",
+        "asyncpg": "False",
+        # ...while the agent itself, its scheduler and the probes did load.
+        "app.agent.runner": "True",
+        "app.monitoring.scheduler": "True",
+        "probes.registry": "True",
+    }

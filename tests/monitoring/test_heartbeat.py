@@ -9,14 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from app.models import CheckResult
-from app.monitoring.ingest import ResultIn, store_results
-from app.monitoring.scheduler import (
-    MonitorSpec,
-    ServerScheduler,
-    heartbeat_interval,
-    overdue_failures,
-)
-from app.sla.calendar import to_epoch
+from app.monitoring.checks import MonitorSpec, ResultIn
+from app.monitoring.heartbeats import heartbeat_interval, overdue_failures
+from app.monitoring.ingest import store_results
+from app.monitoring.server import ServerScheduler
+from app.sla.periods import to_epoch
 from app.sla.timeline import Observation, fold_location
 from tests.conftest import Api
 
@@ -81,7 +78,7 @@ async def test_a_ping_records_an_ok_result(api: Api, app: Any, catalog: dict[str
     response = await api.call("POST", path, token=None, expect=200)
     assert response.json()["ok"] is True
     await api.call("GET", path, token=None, expect=200)  # curl in a crontab sends GET
-    async with app.state.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         rows = list(await session.scalars(select(CheckResult)))
     assert rows and all(r.ok and r.interval_seconds == 2_100 for r in rows)
     assert {r.location for r in rows} == {"local"}
@@ -107,20 +104,28 @@ async def test_silence_past_interval_plus_grace_is_downtime(
     monitor = await _heartbeat_monitor(api, catalog)
     now = to_epoch(datetime.now(UTC))
     pinged = now - 2 * HOUR
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.runtime.sessions() as session, session.begin():
         await store_results(
             session,
-            [ResultIn(monitor["id"], "local", pinged, True, 2_100)],
+            [
+                ResultIn(
+                    monitor_id=monitor["id"],
+                    location="local",
+                    checked_at=pinged,
+                    ok=True,
+                    interval_seconds=2_100,
+                )
+            ],
             now,
             {monitor["id"]: 2_100},
         )
 
     probes = ProbeContext()
     scheduler = ServerScheduler(
-        app.state.sessions,
+        app.state.runtime.sessions,
         "local",
         probes,
-        ResultBuffer(app.state.sessions),
+        ResultBuffer(app.state.runtime.sessions),
         clock=lambda: float(now),
     )
     try:
@@ -129,7 +134,7 @@ async def test_silence_past_interval_plus_grace_is_downtime(
     finally:
         scheduler.shutdown()
         await probes.aclose()
-    async with app.state.sessions() as session:
+    async with app.state.runtime.sessions() as session:
         failure = await session.scalar(select(CheckResult).where(CheckResult.ok.is_(False)))
     assert failure is not None
     assert failure.checked_at == pinged + HOUR + 600

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Api
-from tests.monitoring.conftest import make_service
+from tests.helpers import make_service, until
 
 
 def samples(text: str) -> dict[str, float]:
@@ -25,31 +24,27 @@ async def test_metrics_count_checks_lag_and_shed_runs(
     http_url: str,
 ) -> None:
     api, app = live
-    scheduler = app.state.scheduler
-    service_id = await make_service(api)
+    scheduler = app.state.runtime.scheduler
+    service_id = (await make_service(api))["service"]["id"]
     slow = await api.create(
         "/api/v1/monitors",
         {
             "service_id": service_id,
             "name": "slow",
             "kind": "http",
-            "target": f"{http_url}/slow",
+            "target": f"{http_url}/slow/0.5",
             "timeout_seconds": 5,
         },
     )
     job = scheduler.scheduler.get_job(f"monitor-{slow['id']}")
-    # Fire now; while that run waits on the 2 s response, fire again: APScheduler must
+    # Fire now; while that run waits on the 0.5 s response, fire again: APScheduler must
     # skip the second run (max_instances=1), and the skip is counted as shed.
     job.modify(next_run_time=datetime.now(UTC))
-    for _ in range(50):
-        await asyncio.sleep(0.05)
-        if scheduler.limit._value < 200:  # the first run holds a slot
-            break
+    await until(lambda: scheduler.in_flight == 1, "the first run to start its check")
     job.modify(next_run_time=datetime.now(UTC))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if scheduler.stats["checks"] >= 1:
-            break
+    await until(lambda: scheduler.stats["shed"] == 1, "the second run to be shed")
+    assert scheduler.stats["checks"] == 0, "the first run ended before the second fired"
+    await until(lambda: scheduler.stats["checks"] == 1, "the first run to finish")
     await scheduler.buffer.flush()
 
     response = await api.call("GET", "/metrics", token=None, expect=200)
@@ -60,7 +55,7 @@ async def test_metrics_count_checks_lag_and_shed_runs(
     assert values["uptally_scheduled_monitors"] == 1
     assert values["uptally_results_written_total"] == 1
     assert values["uptally_results_pending"] == 0
-    assert values["uptally_schedule_lag_seconds_count"] >= 1
+    assert values["uptally_schedule_lag_seconds_count"] == 1  # the shed run never started
 
 
 async def test_metrics_answer_without_a_scheduler(api: Api) -> None:

@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,8 +58,10 @@ class Handler(BaseHTTPRequestHandler):
             )
         elif path.startswith("/status/"):
             self._send(int(path.rsplit("/", 1)[1]), b"status")
-        elif path == "/slow":
-            time.sleep(2)
+        elif path.startswith("/slow/"):
+            # /slow/SECONDS: answer after that delay (each test asks for the least that
+            # still proves its point).
+            time.sleep(float(path.rsplit("/", 1)[1]))
             self._send(200, b"late")
         elif path == "/redirect":
             self._send(302, b"", {"Location": "/ok"})
@@ -86,12 +89,15 @@ class QuietServer(ThreadingHTTPServer):
         pass  # the /reset handler breaks its own connection on purpose
 
 
-def serve_http(context: ssl.SSLContext | None = None) -> Iterator[str]:
-    server = QuietServer(("127.0.0.1", 0), Handler)
+@contextmanager
+def serve_http(context: ssl.SSLContext | None = None, port: int = 0) -> Iterator[str]:
+    """Serve Handler on loopback (``port`` 0: any free one); yields the base URL."""
+    server = QuietServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits up to one interval.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     scheme = "https" if context else "http"
     try:
@@ -108,14 +114,16 @@ def ca() -> trustme.CA:
 
 @pytest.fixture(scope="session")
 def http_url() -> Iterator[str]:
-    yield from serve_http()
+    with serve_http() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def https_url(ca: trustme.CA) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    yield from serve_http(context)
+    with serve_http(context) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +132,8 @@ def expiring_https_url(ca: trustme.CA) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf = ca.issue_cert("localhost", not_after=datetime.now(UTC) + timedelta(days=5, hours=1))
     leaf.configure_cert(context)
-    yield from serve_http(context)
+    with serve_http(context) as url:
+        yield url
 
 
 @pytest.fixture
@@ -176,15 +185,17 @@ class DnsServer(asyncio.DatagramProtocol):
 
 
 @pytest.fixture
+def silent_resolver() -> Iterator[str]:
+    """A UDP port that takes queries and never answers (a closed port would answer with
+    ICMP port-unreachable instead)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
 async def dns_resolver() -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(DnsServer, local_addr=("127.0.0.1", 0))
     yield f"127.0.0.1:{transport.get_extra_info('sockname')[1]}"
     transport.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from probes.registry import ProbeContext, run_probe
-from tests.probes.conftest import free_port
+from tests.helpers import free_port
 
 
 async def http(ctx: ProbeContext, url: str, timeout: float = 5, **options: Any):
@@ -103,15 +103,18 @@ async def test_post_with_body_and_headers(ctx: ProbeContext, http_url: str) -> N
 
 
 async def test_slow_response_times_out(ctx: ProbeContext, http_url: str) -> None:
-    result = await http(ctx, f"{http_url}/slow", timeout=0.5)
+    # The answer would come 0.5 s after the 0.2 s budget is spent.
+    result = await http(ctx, f"{http_url}/slow/0.7", timeout=0.2)
     assert not result.ok
-    assert "timed out" in (result.error or "")
+    assert result.error == "timed out after 0.2 s"
+    assert result.latency_ms is not None and result.latency_ms < 700  # gave up first
 
 
 async def test_slow_but_passing_response_is_degraded(ctx: ProbeContext, http_url: str) -> None:
-    result = await http(ctx, f"{http_url}/slow", timeout=5, degraded_latency_ms=500)
+    result = await http(ctx, f"{http_url}/slow/0.15", timeout=5, degraded_latency_ms=100)
     assert result.ok and result.degraded
-    assert (result.warning or "").startswith("slow: ") and "> 500 ms" in (result.warning or "")
+    assert result.latency_ms is not None and result.latency_ms >= 150
+    assert result.warning == f"slow: {result.latency_ms} ms > 100 ms"
 
 
 async def test_reset_connection_fails(ctx: ProbeContext, http_url: str) -> None:

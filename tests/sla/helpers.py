@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.sla.calendar import Month, month_period, to_epoch
 from app.sla.intervals import Interval
+from app.sla.periods import Month, month_period, to_epoch
 from app.sla.policy import CreditTier, Policy
 from app.sla.timeline import States
 from app.sla.uptime import Maintenance, MonthFigures, MonthInput, month_figures

@@ -4,12 +4,16 @@ fee 100.00, target 99.9, tiers [99.0, 99.9) -> 10, [95.0, 99.0) -> 25, [0, 95.0)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.sla.calendar import Month, month_period
+from app.sla.periods import Month, month_period
 from app.sla.policy import (
     CreditFormula,
     ExistencePolicy,
@@ -20,7 +24,6 @@ from app.sla.uptime import Maintenance, truncate
 from tests.sla.helpers import (
     DAY,
     HOUR,
-    JUNE,
     MIN,
     announced_long_before,
     figures,
@@ -444,34 +447,166 @@ def test_truncate_never_rounds_up() -> None:
 
 
 # ------------------------------------------------------------- properties
+#
+# The figures against an independent count: a ten-minute window judged second by
+# second, straight from the raw states, maintenance windows and policy, with none of
+# app.sla's interval helpers.
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from app.sla.intervals import intersect, total, union  # noqa: E402
-
-_spans = st.lists(
-    st.tuples(st.integers(JUNE[0] - DAY, JUNE[1] + DAY), st.integers(0, 3 * DAY)).map(
-        lambda p: (p[0], p[0] + p[1])
-    ),
-    max_size=6,
-)
+SMALL = (1_750_000_000, 1_750_000_600)
+EDGE = 200  # states are drawn this far either side of the window (beyond: up)
+UP, DOWN, NO_DATA = "U", "D", "N"
 
 
-@given(_spans, _spans)
-def test_uptime_downtime_and_no_data_add_up_to_the_window(
-    down: list[tuple[int, int]], gaps: list[tuple[int, int]]
-) -> None:
-    # Keep the two disjoint, as the timeline produces them.
-    from app.sla.intervals import subtract
+@dataclass(frozen=True)
+class SmallCase:
+    labels: str  # one state per second from SMALL[0] - EDGE on
+    maintenance: list[Maintenance]
+    starts_at: int
+    ends_at: int | None
+    now: int
+    changes: dict[str, Any]  # to the standard policy
 
-    no_data = subtract(gaps, down)
-    result = figures(union(down), no_data=no_data, min_downtime_seconds=0)
-    window = JUNE[1] - JUNE[0]
-    down_in = total(intersect(down, [JUNE]))
-    assert result.downtime_seconds == down_in
-    assert result.no_data_seconds == total(intersect(no_data, [JUNE]))
-    up = window - result.downtime_seconds - result.no_data_seconds
-    assert up >= 0
-    assert up + result.downtime_seconds + result.no_data_seconds == window
-    assert result.uptime == Fraction(100 * (window - down_in), window)
+
+@st.composite
+def small_cases(draw: st.DrawFn) -> SmallCase:
+    start, end = SMALL
+    # Lengths and minimums meet often at the same few values: a piece exactly as long
+    # as the minimum is the edge that matters.
+    lengths = st.integers(1, 150) | st.sampled_from([30, 60])
+    runs = draw(st.lists(st.tuples(st.sampled_from([UP, DOWN, NO_DATA]), lengths), max_size=12))
+    windows = [
+        Maintenance(at, at + length, announced_at=at - notice)
+        for at, length, notice in draw(
+            st.lists(
+                st.tuples(
+                    st.integers(start - EDGE, end + EDGE),
+                    st.integers(1, 200),
+                    st.integers(0, 150),
+                ),
+                max_size=3,
+            )
+        )
+    ]
+    starts_at = draw(st.integers(start - EDGE, end))
+    ends_at = draw(st.none() | st.integers(starts_at + 1, end + EDGE))
+    changes = {
+        "min_downtime_seconds": draw(st.integers(0, 120) | st.sampled_from([30, 60])),
+        "maintenance_notice_seconds": draw(st.integers(0, 100)),
+        "maintenance_policy": draw(st.sampled_from(MaintenancePolicy)),
+        "no_data_policy": draw(st.sampled_from(NoDataPolicy)),
+        "existence_policy": draw(st.sampled_from(ExistencePolicy)),
+    }
+    return SmallCase(
+        labels="".join(label * length for label, length in runs)[: end - start + 2 * EDGE],
+        maintenance=windows,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        now=draw(st.integers(start - EDGE, end + EDGE) | st.just(end + 365 * DAY)),
+        changes=changes,
+    )
+
+
+def runs_of(seconds: list[int]) -> list[tuple[int, int]]:
+    """Sorted seconds -> maximal [first, last + 1) runs."""
+    runs: list[tuple[int, int]] = []
+    for second in seconds:
+        if runs and runs[-1][1] == second:
+            runs[-1] = (runs[-1][0], second + 1)
+        else:
+            runs.append((second, second + 1))
+    return runs
+
+
+def runs_of_label(labels: str, label: str) -> list[tuple[int, int]]:
+    """The states as the timeline hands them over: sorted, disjoint intervals."""
+    first = SMALL[0] - EDGE
+    return runs_of([first + i for i, here in enumerate(labels) if here == label])
+
+
+def count_second_by_second(case: SmallCase) -> dict[str, Any]:
+    """What SLA_RULES.md says each second of the window is, judged alone."""
+    start, end = SMALL
+    rules = case.changes
+    first = start - EDGE
+
+    def state(second: int) -> str:
+        index = second - first
+        return case.labels[index] if 0 <= index < len(case.labels) else UP
+
+    def alive(second: int) -> bool:
+        return case.starts_at <= second and (case.ends_at is None or second < case.ends_at)
+
+    def observed(second: int) -> bool:  # lived and already happened
+        return alive(second) and second < case.now
+
+    def excused(second: int) -> bool:
+        return any(
+            w.start <= second < w.end
+            and w.start - w.announced_at >= rules["maintenance_notice_seconds"]
+            for w in case.maintenance
+        )
+
+    def failing(second: int) -> bool:
+        if not observed(second) or excused(second):
+            return False
+        return state(second) == DOWN or (
+            state(second) == NO_DATA and rules["no_data_policy"] is NoDataPolicy.DOWN
+        )
+
+    # Downtime pieces are judged whole, wherever they reach, then cut to the window.
+    qualifying = {
+        second
+        for piece_start, piece_end in runs_of(
+            [s for s in range(first - 1, end + EDGE + 1) if failing(s)]
+        )
+        if piece_end - piece_start >= rules["min_downtime_seconds"]
+        for second in range(piece_start, piece_end)
+    }
+    counts = {"window": 0, "down": 0, "no_data": 0, "excused": 0, "removed": 0, "up": 0}
+    down_seconds = []
+    for second in range(start, end):
+        if rules["existence_policy"] is not ExistencePolicy.ASSUME_UP and not alive(second):
+            continue  # outside the service's life: not measured at all
+        counts["window"] += 1
+        no_data = observed(second) and state(second) == NO_DATA
+        counts["no_data"] += no_data
+        counts["excused"] += excused(second)
+        removed = (
+            rules["maintenance_policy"] is MaintenancePolicy.EXCLUDE_FROM_DENOMINATOR
+            and excused(second)
+        ) or (rules["no_data_policy"] is NoDataPolicy.EXCLUDED and no_data)
+        if second in qualifying:
+            counts["down"] += 1
+            down_seconds.append(second)
+        elif removed:
+            counts["removed"] += 1
+        else:
+            counts["up"] += 1
+    counts["periods"] = runs_of(down_seconds)
+    return counts
+
+
+@settings(max_examples=300)
+@given(small_cases())
+def test_figures_match_a_second_by_second_count(case: SmallCase) -> None:
+    result = figures(
+        runs_of_label(case.labels, DOWN),
+        period=SMALL,
+        no_data=runs_of_label(case.labels, NO_DATA),
+        maintenance=case.maintenance,
+        starts_at=case.starts_at,
+        ends_at=case.ends_at,
+        now=case.now,
+        **case.changes,
+    )
+    count = count_second_by_second(case)
+    assert result.downtime_seconds == count["down"]
+    assert result.downtime_periods == count["periods"]
+    assert result.no_data_seconds == count["no_data"]
+    assert result.excused_seconds == count["excused"]
+    assert result.available_seconds == count["window"] - count["removed"]
+    available = count["up"] + count["down"]
+    assert result.uptime == (Fraction(100 * count["up"], available) if available else None)
+    assert result.coverage == (
+        100 - Fraction(100 * count["no_data"], count["window"]) if count["window"] else 0
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.sla.calendar import Month, month_of, month_period
+from app.sla.periods import Month, month_of, month_period
 from tests.sla.helpers import t
 
 

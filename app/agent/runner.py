@@ -1,34 +1,22 @@
-"""The remote probe agent (``uptally agent``): probes the monitors of one location and
-pushes the results to the server.
-
-- Assignments come from ``GET /api/v1/agent/monitors?location=`` (polled, with ETag)
-  and are kept on disk, so a restarted agent probes on while the server is down.
-- Every result is written to a local SQLite buffer before anything else, and sent in
-  order by ``POST /api/v1/results``; a row leaves the buffer only once the server has
-  accepted it. Delivery is at least once; the server stores a duplicate (same monitor,
-  location and second) once, so nothing counts twice.
-- Several agents may serve one location: give each ``--shard K/N`` to split the
-  monitors between them (monitor id modulo N), or run them unsharded for redundancy
-  (their results simply interleave).
-"""
+"""The agent's loops: poll the assignment into the check scheduler, send the disk
+buffer to the server, and ``run_agent`` (the ``uptally agent`` process, with its
+signal handling)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
-import sqlite3
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from app.monitoring.ingest import ResultIn
-from app.monitoring.scheduler import CheckScheduler, MonitorSpec
-from app.sla.calendar import utc_text
+from app.agent.buffer import DiskBuffer
+from app.agent.client import AssignmentRefused, ServerClient, refused_row
+from app.monitoring.checks import MonitorSpec
+from app.monitoring.scheduler import CheckScheduler
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 
@@ -37,53 +25,11 @@ log = logging.getLogger("uptally.agent")
 BATCH = 1000
 
 
-class DiskBuffer:
-    """Results waiting to be sent, and the last assignment, in one SQLite file.
-
-    Calls are synchronous and short (one small transaction each): fine for a probe
-    agent, and every result is on disk before the check is considered done.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT)"
-        )
-        self.db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT)")
-
-    def add(self, row: ResultIn) -> None:
-        self.db.execute("INSERT INTO pending (row) VALUES (?)", (json.dumps(asdict(row)),))
-
-    def oldest(self, limit: int) -> list[tuple[int, ResultIn]]:
-        rows = self.db.execute(
-            "SELECT seq, row FROM pending ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
-        return [(seq, ResultIn(**json.loads(text))) for seq, text in rows]
-
-    def remove(self, seqs: list[int]) -> None:
-        self.db.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
-
-    def count(self) -> int:
-        count: int = self.db.execute("SELECT count(*) FROM pending").fetchone()[0]
-        return count
-
-    def save(self, key: str, value: Any) -> None:
-        self.db.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
-
-    def load(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def close(self) -> None:
-        self.db.close()
-
-
 class Agent:
+    """One location's prober: checks run by a ``CheckScheduler`` into the disk buffer,
+    which is sent every ``send_every`` seconds; the assignment is polled every
+    ``poll_every`` seconds. ``stop`` ends both loops."""
+
     def __init__(
         self,
         server: str,
@@ -94,15 +40,10 @@ class Agent:
         poll_every: float = 30.0,
         send_every: float = 2.0,
         shard: tuple[int, int] = (0, 1),
-        spread: float = 30.0,
+        spread: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=server.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-            transport=transport,
-        )
+        self.client = ServerClient(server, token, transport)
         self.location = location
         self.buffer = buffer
         self.poll_every = poll_every
@@ -138,21 +79,17 @@ class Agent:
 
     async def poll(self) -> bool:
         """Fetch the assignment; False if the server could not be asked."""
-        headers = {"If-None-Match": self.etag} if self.etag else {}
         try:
-            response = await self.client.get(
-                "/api/v1/agent/monitors", params={"location": self.location}, headers=headers
-            )
+            fetched = await self.client.assignment(self.location, self.etag)
         except httpx.HTTPError as exc:
             log.warning("server unreachable (%s); probing the last known monitors", exc)
             return False
-        if response.status_code == 304:
-            return True
-        if response.status_code != 200:
-            log.error("assignment refused: %s %s", response.status_code, response.text[:200])
+        except AssignmentRefused as exc:
+            log.error("assignment refused: %s", exc)
             return False
-        items = response.json()
-        self.etag = response.headers.get("etag")
+        if fetched is None:
+            return True  # unchanged
+        items, self.etag = fetched
         self.buffer.save("assignment", items)
         self._assign(items)
         log.info("assigned %d monitors", len(self.scheduler.specs))
@@ -162,17 +99,8 @@ class Agent:
         """Send buffered results in order until none are left or the server fails."""
         sent = 0
         while batch := self.buffer.oldest(BATCH):
-            body = {
-                "results": [
-                    {
-                        **{k: v for k, v in asdict(row).items() if v is not None},
-                        "checked_at": utc_text(row.checked_at),
-                    }
-                    for _, row in batch
-                ]
-            }
             try:
-                response = await self.client.post("/api/v1/results", json=body)
+                response = await self.client.push([row for _, row in batch])
             except httpx.HTTPError as exc:
                 log.warning("cannot send %d results yet: %s", self.buffer.count(), exc)
                 return sent
@@ -182,7 +110,7 @@ class Agent:
             elif response.status_code == 422:
                 # A row the server will never take (e.g. its monitor was deleted):
                 # drop that row, keep the rest.
-                bad = _bad_row(response.json())
+                bad = refused_row(response.json())
                 if bad is None:
                     log.error("batch refused: %s", response.text[:500])
                     return sent
@@ -206,17 +134,6 @@ class Agent:
                 await asyncio.wait_for(self.stop.wait(), self.send_every)
 
 
-def _bad_row(body: Any) -> int | None:
-    try:
-        for error in body["detail"]:
-            loc = error["loc"]
-            if len(loc) >= 3 and loc[0] == "body" and loc[1] == "results":
-                return int(loc[2])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return None
-
-
 def run_agent(
     server: str,
     token: str,
@@ -225,7 +142,7 @@ def run_agent(
     policy: AddressPolicy,
     poll_every: float,
     shard: tuple[int, int],
-    spread: float,
+    spread: float | None,
 ) -> None:
     async def main() -> None:
         buffer = DiskBuffer(buffer_path)

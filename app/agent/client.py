@@ -1,0 +1,101 @@
+"""The agent's two calls to the server, and their wire format: read the location's
+assignment (every page, with ETag) and push a batch of results. Deciding what to keep,
+drop or retry after a push is the runner's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+
+from app.monitoring.checks import ResultIn
+from app.sla.periods import utc_text
+
+ASSIGNMENT_READS = 3  # tries at reading every page of one version of the assignment
+
+
+class AssignmentRefused(Exception):
+    """The server answered the assignment request with an error (or changed it on every
+    try while it was being read)."""
+
+
+class ServerClient:
+    """An HTTP client for one server and agent key."""
+
+    def __init__(
+        self, server: str, token: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=server.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            transport=transport,
+        )
+
+    async def assignment(
+        self, location: str, etag: str | None
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        """The location's monitors (``GET /api/v1/agent/monitors``, every page) and the
+        list's ETag; None if ``etag`` is still current. Raises ``httpx.HTTPError`` when
+        the server cannot be asked, ``AssignmentRefused`` when it says no.
+
+        The ETag names the version of the whole list, the same on every page: a page
+        with another one means the list changed while it was read, so reading starts
+        over.
+        """
+        for _ in range(ASSIGNMENT_READS):
+            items: list[dict[str, Any]] = []
+            first: str | None = None
+            while True:
+                headers = {"If-None-Match": etag} if etag and not items else {}
+                response = await self.http.get(
+                    "/api/v1/agent/monitors",
+                    params={"location": location, "offset": len(items)},
+                    headers=headers,
+                )
+                if response.status_code == 304 and not items:
+                    return None
+                if response.status_code != 200:
+                    raise AssignmentRefused(f"{response.status_code} {response.text[:200]}")
+                page = response.json()
+                if items and response.headers.get("etag") != first:
+                    break  # changed while being read: start over
+                first = response.headers.get("etag")
+                items.extend(page["items"])
+                if not page["items"] or len(items) >= page["total"]:
+                    return items, first
+        raise AssignmentRefused(f"the assignment changed on each of {ASSIGNMENT_READS} reads")
+
+    async def push(self, rows: Sequence[ResultIn]) -> httpx.Response:
+        """``POST /api/v1/results`` with the rows, in order."""
+        return await self.http.post("/api/v1/results", json=results_body(rows))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def results_body(rows: Sequence[ResultIn]) -> dict[str, Any]:
+    """The request body: unset fields left out, instants as RFC 3339 text."""
+    return {
+        "results": [
+            {
+                **{k: v for k, v in asdict(row).items() if v is not None},
+                "checked_at": utc_text(row.checked_at),
+            }
+            for row in rows
+        ]
+    }
+
+
+def refused_row(body: Any) -> int | None:
+    """The index of the row a 422 names (``loc`` = body, results, index, ...), if any."""
+    try:
+        for error in body["detail"]:
+            loc = error["loc"]
+            if len(loc) >= 3 and loc[0] == "body" and loc[1] == "results":
+                return int(loc[2])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None

@@ -1,0 +1,104 @@
+"""The latest figures of every service's current month, kept in memory.
+
+Status pages and ``/metrics`` show month-to-date figures for every service and must
+not compute them on each request. The cache recomputes a service when the folder
+reports that its stored state changed (``invalidate``, fed from the dirty log through
+the folder's ``on_folded``), and everything every ``max_age`` seconds: time passes for
+open months (the rest of the month counts as up), and catalog edits (a policy, a fee,
+a time zone, a deleted service) do not go through the dirty log. A month that rolls
+over in a customer's time zone is picked up by the next full refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.reporting.compute import ServiceMonth, compute_months
+from app.reporting.load import ServiceInfo, load_services
+from app.sla.periods import Month, from_epoch, month_of
+
+log = logging.getLogger(__name__)
+
+
+class CurrentMonthFigures:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], float] = time.time,
+        max_age: float = 60.0,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.max_age = max_age
+        self._figures: dict[int, ServiceMonth] = {}
+        self._stale: set[int] = set()
+        self._full_at: float | None = None
+        self.refreshed_at: float | None = None
+
+    def invalidate(self, service_ids: Iterable[int]) -> None:
+        self._stale.update(service_ids)
+
+    def get(self, service_id: int) -> ServiceMonth | None:
+        return self._figures.get(service_id)
+
+    def items(self) -> Mapping[int, ServiceMonth]:
+        """A read-only view of every service's figures (by service id)."""
+        return MappingProxyType(self._figures)
+
+    def due(self) -> bool:
+        full_due = self._full_at is None or self.clock() - self._full_at >= self.max_age
+        return full_due or bool(self._stale)
+
+    async def refresh(self) -> int:
+        """Recompute what is stale (or everything, when a full refresh is due).
+        Returns the services computed."""
+        now = int(self.clock())
+        full = self._full_at is None or now - self._full_at >= self.max_age
+        stale, self._stale = self._stale, set()
+        if not full and not stale:
+            return 0
+        try:
+            fresh = await self._compute(now, None if full else sorted(stale))
+        except BaseException:
+            self._stale |= stale  # try these again next time
+            raise
+        if full:
+            self._figures = fresh
+            self._full_at = now
+        else:
+            for service_id in stale - fresh.keys():  # deleted meanwhile
+                self._figures.pop(service_id, None)
+            self._figures = {**self._figures, **fresh}
+        self.refreshed_at = now
+        return len(fresh)
+
+    async def _compute(self, now: int, service_ids: list[int] | None) -> dict[int, ServiceMonth]:
+        async with self.sessions() as session:
+            services = await load_services(session, service_ids=service_ids)
+            by_month: dict[Month, list[ServiceInfo]] = defaultdict(list)
+            for service in services:
+                by_month[month_of(now, service.timezone)].append(service)
+            fresh: dict[int, ServiceMonth] = {}
+            for month, group in sorted(by_month.items()):
+                for item in await compute_months(session, group, month, from_epoch(now)):
+                    fresh[item.service.id] = item
+        return fresh
+
+    async def run(self, every: float, stop: asyncio.Event) -> None:
+        """Refresh whenever something is due, looking every ``every`` seconds."""
+        while not stop.is_set():
+            try:
+                if self.due():
+                    await self.refresh()
+            except Exception:
+                log.exception("refreshing current-month figures failed; will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)

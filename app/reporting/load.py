@@ -1,0 +1,180 @@
+"""Loading stored state for reports: services, their contracts, and the segments,
+monitors and maintenance windows overlapping a span of time.
+
+A span's state for any number of services is four queries and a handful of rows per
+monitor, never the raw results. Core queries only (no ORM objects): a month's credits
+load thousands of services.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Customer, LocationSegment, MaintenanceWindow, Monitor, Service, SlaPolicy
+from app.sla.intervals import Interval
+from app.sla.periods import from_epoch, to_epoch
+from app.sla.policy import (
+    CreditFormula,
+    CreditTier,
+    ExistencePolicy,
+    MaintenancePolicy,
+    NoDataPolicy,
+    Policy,
+)
+from app.sla.timeline import Segment
+from app.sla.uptime import Maintenance
+
+# Past this many services, filter in Python rather than send a huge IN list.
+MANY_SERVICES = 500
+
+
+def to_policy(model: SlaPolicy) -> Policy:
+    return Policy(
+        target_percent=model.target_percent,
+        credit_tiers=tuple(
+            CreditTier(
+                Decimal(t["from_percent"]), Decimal(t["to_percent"]), Decimal(t["credit_percent"])
+            )
+            for t in model.credit_tiers
+        ),
+        credit_formula=CreditFormula(model.credit_formula),
+        hourly_multiplier=model.hourly_multiplier,
+        percent_per_hour=model.percent_per_hour,
+        credit_cap_percent=model.credit_cap_percent,
+        min_credit_amount=model.min_credit_amount,
+        prorate_fee=model.prorate_fee,
+        min_downtime_seconds=model.min_downtime_seconds,
+        maintenance_notice_seconds=model.maintenance_notice_seconds,
+        maintenance_policy=MaintenancePolicy(model.maintenance_policy),
+        no_data_policy=NoDataPolicy(model.no_data_policy),
+        existence_policy=ExistencePolicy(model.existence_policy),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What a report needs of a service."""
+
+    id: int
+    slug: str
+    customer_id: int
+    customer_slug: str
+    timezone: str
+    policy_id: int
+    monthly_fee: Decimal
+    currency: str
+    starts_at: int
+    ends_at: int | None
+
+
+async def load_services(
+    session: AsyncSession,
+    *,
+    service_ids: Sequence[int] | None = None,
+    customer_id: int | None = None,
+) -> list[ServiceInfo]:
+    query = (
+        select(
+            Service.id,
+            Service.slug,
+            Service.customer_id,
+            Customer.slug,
+            Customer.timezone,
+            Service.policy_id,
+            Service.monthly_fee,
+            Service.currency,
+            Service.starts_at,
+            Service.ends_at,
+        )
+        .join(Customer, Customer.id == Service.customer_id)
+        .order_by(Service.customer_id, Service.id)
+    )
+    if service_ids is not None:
+        query = query.where(Service.id.in_(service_ids))
+    if customer_id is not None:
+        query = query.where(Service.customer_id == customer_id)
+    return [
+        ServiceInfo(
+            id=row[0],
+            slug=row[1],
+            customer_id=row[2],
+            customer_slug=row[3],
+            timezone=row[4],
+            policy_id=row[5],
+            monthly_fee=row[6],
+            currency=row[7],
+            starts_at=to_epoch(row[8]),
+            ends_at=to_epoch(row[9]) if row[9] is not None else None,
+        )
+        for row in await session.execute(query)
+    ]
+
+
+async def load_policies(session: AsyncSession, policy_ids: set[int]) -> dict[int, Policy]:
+    return {
+        p.id: to_policy(p)
+        for p in await session.scalars(select(SlaPolicy).where(SlaPolicy.id.in_(policy_ids)))
+    }
+
+
+@dataclass(slots=True)
+class StoredState:
+    """The stored state of some services over a span: per service its monitors
+    (id, quorum), per monitor its segments by location, per service its maintenance."""
+
+    span: Interval
+    monitors: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    segments: dict[int, dict[str, list[Segment]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    maintenance: dict[int, list[Maintenance]] = field(default_factory=lambda: defaultdict(list))
+
+
+async def load_state(
+    session: AsyncSession, service_ids: Sequence[int], span: Interval
+) -> StoredState:
+    """Everything stored that overlaps ``span`` for these services."""
+    lo, hi = span
+    state = StoredState(span)
+    if not service_ids:
+        return state
+    every = len(service_ids) > MANY_SERVICES
+    monitor_query = select(Monitor.id, Monitor.service_id, Monitor.quorum)
+    # Time alone selects the rows (ix_location_segments_end): segments are kept for
+    # good, and `end > lo` leaves out all history before the span.
+    segment_query = select(
+        LocationSegment.monitor_id,
+        LocationSegment.location,
+        LocationSegment.start,
+        LocationSegment.end,
+        LocationSegment.failing,
+    ).where(LocationSegment.end > lo, LocationSegment.start < hi)
+    window_query = select(
+        MaintenanceWindow.service_id,
+        MaintenanceWindow.starts_at,
+        MaintenanceWindow.ends_at,
+        MaintenanceWindow.announced_at,
+    ).where(
+        MaintenanceWindow.ends_at > from_epoch(lo), MaintenanceWindow.starts_at < from_epoch(hi)
+    )
+    if not every:
+        monitor_query = monitor_query.where(Monitor.service_id.in_(service_ids))
+        segment_query = segment_query.join(Monitor).where(Monitor.service_id.in_(service_ids))
+        window_query = window_query.where(MaintenanceWindow.service_id.in_(service_ids))
+
+    for monitor_id, service_id, quorum in await session.execute(monitor_query):
+        state.monitors[service_id].append((monitor_id, quorum))
+    # No ORDER BY: the quorum sweep and interval algebra do not need sorted input.
+    for monitor_id, location, start, end, failing in await session.execute(segment_query):
+        state.segments[monitor_id][location].append(Segment(start, end, failing))
+    for service_id, starts_at, ends_at, announced_at in await session.execute(window_query):
+        state.maintenance[service_id].append(
+            Maintenance(to_epoch(starts_at), to_epoch(ends_at), to_epoch(announced_at))
+        )
+    return state

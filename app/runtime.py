@@ -1,0 +1,46 @@
+"""The running app's parts, typed: built once by ``create_app`` (app.main), kept on
+``app.state.runtime``, and reached by the routers through app.api.deps
+(``RuntimeDep``, ``SessionsDep``, ``SettingsDep`` ...), never by name on ``app.state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.monitoring.buffer import ResultBuffer
+from app.monitoring.ingest import MonitorDirectory
+from app.monitoring.server import ServerScheduler
+
+
+@dataclass(eq=False)
+class Runtime:
+    """Everything a request or a background task may need, for one app.
+
+    The engine is created with the app but connects only when first used; the
+    lifespan disposes of it. ``scheduler`` is set only while the lifespan runs, and
+    only when ``settings.scheduler_enabled``.
+    """
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    monitors: MonitorDirectory  # the ingestion's monitor cache
+    registry: CollectorRegistry  # what /metrics serves
+    lag: Histogram  # how late scheduled checks started
+    scheduler: ServerScheduler | None = None
+
+    @property
+    def buffer(self) -> ResultBuffer | None:
+        """The in-process result buffer (the scheduler's), if the scheduler runs."""
+        return self.scheduler.buffer if self.scheduler is not None else None
+
+    async def monitor_changed(self, monitor_id: int) -> None:
+        """Forget the cached monitor and tell the in-process scheduler (if any), so
+        ingestion and jobs follow a change made through this process at once."""
+        self.monitors.forget(monitor_id)
+        if self.scheduler is not None:
+            await self.scheduler.sync(monitor_id)
