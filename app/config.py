@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     # Set to false to run the API without probing (e.g. extra API processes).
     scheduler_enabled: bool = True
     # How often the background folder turns newly stored results into the timeline.
-    fold_interval_seconds: float = 2.0
+    fold_interval_seconds: float = Field(default=2.0, gt=0)
+    # How often confirmed state changes are handed to their consumers (log, next
+    # notifications and incidents).
+    dispatch_interval_seconds: float = Field(default=2.0, gt=0)
+    # The current-month figures cache (status pages, metrics) is recomputed wholly at
+    # least this often, and for changed services after every fold.
+    figures_max_age_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     # The address customers reach this server at, for heartbeat URLs and links; by
     # default the address each request came in on.

@@ -1,6 +1,7 @@
 """The application factory: ``create_app(settings)`` builds the app's ``Runtime``
-(app.runtime) once, and the lifespan runs its background work: the folder, and when
-enabled the scheduler with its result buffer."""
+(app.runtime) once, and the lifespan runs its background work: the folder, the
+state-change dispatcher, the current-month figures cache, and when enabled the
+scheduler with its result buffer."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.metrics import AppCollector, lag_histogram
 from app.monitoring.buffer import ResultBuffer
+from app.monitoring.dispatch import log_changes, run_dispatcher
 from app.monitoring.folding import run_folder
 from app.monitoring.ingest import MonitorDirectory
 from app.monitoring.server import ServerScheduler
+from app.reporting.cache import CurrentMonthFigures
 from app.runtime import Runtime
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
@@ -54,29 +57,46 @@ class Background:
 
 def background_tasks(runtime: Runtime) -> list[Background]:
     """The app's background loops, all stopped by one shared event."""
+    settings = runtime.settings
     tasks = [
         Background(
             "folder",
-            partial(run_folder, runtime.sessions, runtime.settings.fold_interval_seconds),
-        )
+            partial(
+                run_folder,
+                runtime.sessions,
+                settings.fold_interval_seconds,
+                on_folded=lambda folded: runtime.figures.invalidate(folded.services),
+            ),
+        ),
+        Background(
+            "state-changes",
+            partial(
+                run_dispatcher,
+                runtime.sessions,
+                runtime.change_handlers,
+                settings.dispatch_interval_seconds,
+            ),
+        ),
+        Background("current-figures", partial(runtime.figures.run, settings.fold_interval_seconds)),
     ]
     if runtime.buffer is not None:
         tasks.append(Background("result-buffer", runtime.buffer.run))
-    # Next here: the state-change dispatcher and the current-month figures cache,
-    # each a Background whose loop ends when `stop` is set.
     return tasks
 
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)  # connects only when first used
     registry = CollectorRegistry()
+    sessions = make_sessionmaker(engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         monitors=MonitorDirectory(),
         registry=registry,
         lag=lag_histogram(registry),
+        figures=CurrentMonthFigures(sessions, max_age=settings.figures_max_age_seconds),
+        change_handlers=[log_changes],
     )
     registry.register(AppCollector(runtime))
     return runtime

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.monitoring.buffer import ResultBuffer
+from app.monitoring.dispatch import Handler
 from app.monitoring.ingest import MonitorDirectory
 from app.monitoring.server import ServerScheduler
+from app.reporting.cache import CurrentMonthFigures
 
 
 @dataclass(eq=False)
@@ -31,6 +33,9 @@ class Runtime:
     monitors: MonitorDirectory  # the ingestion's monitor cache
     registry: CollectorRegistry  # what /metrics serves
     lag: Histogram  # how late scheduled checks started
+    figures: CurrentMonthFigures  # every service's month to date, for pages and metrics
+    # What confirmed state changes are handed to (app.monitoring.state_changes).
+    change_handlers: list[Handler]
     scheduler: ServerScheduler | None = None
 
     @property

@@ -34,7 +34,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_state_changes_subject_at', 'state_changes', ['subject', 'subject_id', 'at'], unique=False)
     op.create_index('ix_state_changes_unprocessed', 'state_changes', ['processed_at', 'at'], unique=False)
-    op.create_index('ix_location_segments_end', 'location_segments', ['end'], unique=False)
+    op.create_index('ix_location_segments_end', 'location_segments', ['end', 'start', 'monitor_id', 'location', 'failing'], unique=False)
 
 
 def downgrade() -> None:

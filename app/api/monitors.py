@@ -29,6 +29,7 @@ from app.api.deps import (
 from app.api.errors import invalid
 from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
+from app.monitoring.state_changes import MONITOR, forget, recompute_history
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
 from app.schemas.common import LOCATION_RE, Page, utc_now
 from app.schemas.sla import ResultRead
@@ -119,11 +120,15 @@ async def update_monitor(
     stored ones."""
     monitor = await load_monitor(session, who, monitor_id)
     current, patch = _merge_base(monitor, monitor_read(monitor, request), body)
-    confirmations = monitor.failure_confirmations
+    confirmations, quorum = monitor.failure_confirmations, monitor.quorum
     _apply(monitor, validate_merged(MonitorCreate, current, patch))
     if monitor.failure_confirmations != confirmations:
         # The fold depends on it: re-fold the whole history under the new setting.
         await refold_monitor(session, monitor.id, to_epoch(datetime.now(UTC)))
+    if monitor.quorum != quorum:
+        # The segments stay, but which of them make the monitor DOWN changed.
+        await session.flush()
+        await recompute_history(session, monitor.service_id, monitor.id)
     await session.commit()
     await _notify(request, monitor.id)
     return monitor_read(monitor, request)
@@ -166,7 +171,11 @@ async def delete_monitor(
     """Deletes the monitor with its results and timeline; closed statements keep
     their figures. To stop probing but keep history, PATCH ``enabled: false``."""
     monitor = await load_monitor(session, who, monitor_id)
+    service_id = monitor.service_id
     await session.delete(monitor)
+    await session.flush()  # its segments go with it (ON DELETE CASCADE)
+    await forget(session, MONITOR, monitor_id)
+    await recompute_history(session, service_id, None)
     await session.commit()
     await _notify(request, monitor_id)
 

@@ -24,6 +24,7 @@ from app.api.deps import (
 )
 from app.api.errors import invalid
 from app.models import MaintenanceWindow, Monitor, Service
+from app.monitoring.state_changes import SERVICE, forget
 from app.schemas.catalog import ServiceCreate, ServiceRead, ServiceUpdate
 from app.schemas.common import Page, utc_now
 
@@ -87,4 +88,5 @@ async def delete_service(service_id: IdPath, session: SessionDep, who: Admin) ->
         if await session.scalar(select(table.id).where(table.service_id == service.id)):
             raise conflict(f"service {service_id} still has {what}; delete them first")
     await session.delete(service)
+    await forget(session, SERVICE, service_id)
     await session.commit()

@@ -55,8 +55,9 @@ class LocationSegment(Base):
         Index("ix_location_segments_monitor_location_start", "monitor_id", "location", "start"),
         Index("ix_location_segments_monitor_end", "monitor_id", "end"),
         # Reports over every service select by time alone: segments are kept for good,
-        # so without this a month's credits would scan the whole history.
-        Index("ix_location_segments_end", "end"),
+        # so without this a month's credits would scan the whole history. Covering, so
+        # the report reads the index alone (no lookup per row).
+        Index("ix_location_segments_end", "end", "start", "monitor_id", "location", "failing"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -8,28 +8,20 @@ recomputed from that instant on (``app.sla.timeline.transitions``) and the store
 from there on are *reconciled* with them: a row whose change is still there keeps its
 id and its processed mark and only moves (a late result that moves an outage's start
 updates its row), rows of changes that vanished are deleted, new ones are inserted. So
-any arrival order of the results ends in the same rows.
+any arrival order of the results ends in the same rows. One fold pass costs a few
+queries, whatever the number of monitors it touched.
 
-Consumers claim due rows (``claim``) with a lease, handle them and ``complete`` them:
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional ``UPDATE`` on SQLite (as
-healthchecks does with its flips). ``run_dispatcher`` is that loop, handing each batch
-to the registered handlers (today the log; next the notifier and the incident opener).
+Consumers claim and complete the rows through ``app.monitoring.dispatch``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 
-from sqlalchemy import ColumnElement, and_, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LocationSegment, Monitor, StateChange
 from app.sla.intervals import Interval
@@ -37,51 +29,105 @@ from app.sla.periods import utc_text
 from app.sla.timeline import Segment, State, States, Transition, monitor_states, service_states
 from app.sla.timeline import transitions as state_transitions
 
-log = logging.getLogger(__name__)
-
 MONITOR = "monitor"
 SERVICE = "service"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A stored state change, detached from the session (what handlers receive)."""
-
-    id: int
-    subject: str
-    subject_id: int
-    at: int
-    old: str
-    new: str
-    reason: str
-
-    @classmethod
-    def of(cls, row: StateChange) -> Change:
-        return cls(row.id, row.subject, row.subject_id, row.at, row.old, row.new, row.reason)
-
-
 # --- recording ------------------------------------------------------------------------
+
+CHUNK = 500  # ids per IN list (SQLite's limit on bound parameters is far above)
+
+
+def _chunks(ids: Sequence[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
 async def record_changes(session: AsyncSession, changed: Mapping[int, int]) -> set[int]:
     """Reconcile the state changes of these monitors (``monitor id -> earliest instant
     whose segments may have changed``) and of their services, in the caller's
     transaction. Returns the ids of the services touched."""
-    if not changed:
-        return set()
-    rows = await session.execute(
-        select(Monitor.id, Monitor.service_id, Monitor.quorum)
-        .where(Monitor.id.in_(list(changed)))
-        .order_by(Monitor.id)
+    services: dict[int, int] = {}
+    for chunk in _chunks(list(changed)):
+        rows = await session.execute(
+            select(Monitor.id, Monitor.service_id).where(Monitor.id.in_(chunk))
+        )
+        for monitor_id, service_id in rows:
+            since = changed[monitor_id]
+            services[service_id] = min(since, services.get(service_id, since))
+    await recompute(session, {m: changed[m] for m in changed}, services)
+    return set(services)
+
+
+async def recompute_history(session: AsyncSession, service_id: int, monitor_id: int | None) -> None:
+    """Recompute every change of a monitor (its quorum changed) and of its service, or
+    of the service alone (a monitor was deleted): a catalog edit, not a fold."""
+    await recompute(session, {monitor_id: 0} if monitor_id is not None else {}, {service_id: 0})
+
+
+async def recompute(
+    session: AsyncSession, monitors: Mapping[int, int], services: Mapping[int, int]
+) -> None:
+    """Recompute the given monitors' and services' states from their instants on and
+    reconcile their stored changes: a few queries for any number of them."""
+    if not services:
+        return
+    await _lock(session, list(services))
+    family: dict[int, list[tuple[int, str, int]]] = defaultdict(list)  # service -> monitors
+    for chunk in _chunks(list(services)):
+        rows = await session.execute(
+            select(Monitor.service_id, Monitor.id, Monitor.name, Monitor.quorum).where(
+                Monitor.service_id.in_(chunk)
+            )
+        )
+        for service_id, monitor_id, name, quorum in rows:
+            family[service_id].append((monitor_id, name, quorum))
+    since_all = min(services.values())
+    quorums = {m: q for members in family.values() for m, _, q in members}
+    segments = await _segments(session, list(quorums), since_all)
+    stored = await _stored(session, list(monitors), list(services), since_all)
+
+    for monitor_id, since in sorted(monitors.items()):
+        if monitor_id not in quorums:
+            continue  # deleted meanwhile
+        window = _window(since, {monitor_id: segments[monitor_id]})
+        locations = segments[monitor_id]
+        states = monitor_states(list(locations.values()), quorums[monitor_id], window)
+        wanted = [
+            (change, monitor_reason(change, locations, quorums[monitor_id]))
+            for change in state_transitions(states, window)
+        ]
+        await _reconcile(session, MONITOR, monitor_id, since, stored[MONITOR, monitor_id], wanted)
+
+    for service_id, since in sorted(services.items()):
+        members = family[service_id]
+        window = _window(since, {m: segments[m] for m, _, _ in members})
+        per_monitor = {
+            name: monitor_states(list(segments[m].values()), quorum, window)
+            for m, name, quorum in members
+        }
+        states = service_states(list(per_monitor.values()), window)
+        wanted = [
+            (change, service_reason(change, per_monitor))
+            for change in state_transitions(states, window)
+        ]
+        await _reconcile(session, SERVICE, service_id, since, stored[SERVICE, service_id], wanted)
+    await session.flush()
+
+
+async def _lock(session: AsyncSession, service_ids: list[int]) -> None:
+    """On PostgreSQL, folders in several processes may touch one service's monitors at
+    once: take each service's advisory lock (in id order, so two folders never wait on
+    each other in a cycle), released at commit."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(1, key) FROM "
+            "(SELECT unnest(CAST(:keys AS int[])) AS key ORDER BY 1) AS ordered"
+        ),
+        {"keys": sorted({service_id % 2**31 for service_id in service_ids})},
     )
-    service_from: dict[int, int] = {}
-    for monitor_id, service_id, quorum in rows.all():
-        since = changed[monitor_id]
-        await recompute_monitor(session, monitor_id, quorum, since)
-        service_from[service_id] = min(since, service_from.get(service_id, since))
-    for service_id, since in sorted(service_from.items()):
-        await recompute_service(session, service_id, since)
-    return set(service_from)
 
 
 async def _segments(
@@ -89,17 +135,37 @@ async def _segments(
 ) -> dict[int, dict[str, list[Segment]]]:
     """Each monitor's segments per location that reach past ``since - 1``."""
     found: dict[int, dict[str, list[Segment]]] = defaultdict(lambda: defaultdict(list))
-    if not monitor_ids:
-        return found
-    query = select(
-        LocationSegment.monitor_id,
-        LocationSegment.location,
-        LocationSegment.start,
-        LocationSegment.end,
-        LocationSegment.failing,
-    ).where(LocationSegment.monitor_id.in_(monitor_ids), LocationSegment.end >= since)
-    for monitor_id, location, start, end, failing in await session.execute(query):
-        found[monitor_id][location].append(Segment(start, end, failing))
+    for chunk in _chunks(monitor_ids):
+        query = select(
+            LocationSegment.monitor_id,
+            LocationSegment.location,
+            LocationSegment.start,
+            LocationSegment.end,
+            LocationSegment.failing,
+        ).where(LocationSegment.monitor_id.in_(chunk), LocationSegment.end >= since)
+        for monitor_id, location, start, end, failing in await session.execute(query):
+            found[monitor_id][location].append(Segment(start, end, failing))
+    return found
+
+
+async def _stored(
+    session: AsyncSession, monitor_ids: list[int], service_ids: list[int], since: int
+) -> dict[tuple[str, int], list[StateChange]]:
+    """The stored changes of these subjects from ``since`` on, in order."""
+    found: dict[tuple[str, int], list[StateChange]] = defaultdict(list)
+    for subject, ids in ((MONITOR, monitor_ids), (SERVICE, service_ids)):
+        for chunk in _chunks(ids):
+            rows = await session.scalars(
+                select(StateChange)
+                .where(
+                    StateChange.subject == subject,
+                    StateChange.subject_id.in_(chunk),
+                    StateChange.at >= since,
+                )
+                .order_by(StateChange.at, StateChange.id)
+            )
+            for row in rows:
+                found[subject, row.subject_id].append(row)
     return found
 
 
@@ -110,65 +176,17 @@ def _window(since: int, segments: Mapping[int, Mapping[str, list[Segment]]]) -> 
     return (since - 1, max([since, *ends]) + 1)
 
 
-async def recompute_monitor(
-    session: AsyncSession, monitor_id: int, quorum: int, since: int
-) -> None:
-    segments = await _segments(session, [monitor_id], since)
-    window = _window(since, segments)
-    locations = segments[monitor_id]
-    states = monitor_states(list(locations.values()), quorum, window)
-    wanted = [
-        (change, monitor_reason(change, locations, quorum))
-        for change in state_transitions(states, window)
-    ]
-    await _reconcile(session, MONITOR, monitor_id, since, wanted)
-
-
-async def recompute_service(session: AsyncSession, service_id: int, since: int) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        # Folders in several processes may touch one service's monitors at once.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(1, :key)"), {"key": service_id % 2**31}
-        )
-    monitors = (
-        await session.execute(
-            select(Monitor.id, Monitor.name, Monitor.quorum).where(Monitor.service_id == service_id)
-        )
-    ).all()
-    segments = await _segments(session, [m[0] for m in monitors], since)
-    window = _window(since, segments)
-    per_monitor = {
-        name: monitor_states(list(segments[monitor_id].values()), quorum, window)
-        for monitor_id, name, quorum in monitors
-    }
-    states = service_states(list(per_monitor.values()), window)
-    wanted = [
-        (change, service_reason(change, per_monitor))
-        for change in state_transitions(states, window)
-    ]
-    await _reconcile(session, SERVICE, service_id, since, wanted)
-
-
 async def _reconcile(
     session: AsyncSession,
     subject: str,
     subject_id: int,
     since: int,
+    stored: Sequence[StateChange],
     wanted: Sequence[tuple[Transition, str]],
 ) -> None:
     """Make the stored changes at or after ``since`` equal ``wanted``, keeping the rows
     (and their processed marks) of changes that are still there."""
-    stored = list(
-        await session.scalars(
-            select(StateChange)
-            .where(
-                StateChange.subject == subject,
-                StateChange.subject_id == subject_id,
-                StateChange.at >= since,
-            )
-            .order_by(StateChange.at, StateChange.id)
-        )
-    )
+    stored = [row for row in stored if row.at >= since]
     matcher = SequenceMatcher(
         None,
         [(row.old, row.new) for row in stored],
@@ -194,7 +212,6 @@ async def _reconcile(
             )
             for change, reason in wanted[j1:j2]
         )
-    await session.flush()
 
 
 async def forget(session: AsyncSession, subject: str, subject_id: int) -> None:
@@ -239,117 +256,3 @@ def service_reason(change: Transition, monitors: Mapping[str, States]) -> str:
     else:
         text_ = "no monitor down and none with fresh data"
     return f"{text_} since {utc_text(change.at)}"[:500]
-
-
-# --- consuming ------------------------------------------------------------------------
-
-
-def _due(now: int) -> ColumnElement[bool]:
-    return and_(
-        StateChange.processed_at.is_(None),
-        StateChange.at <= now,
-        or_(StateChange.claimed_until.is_(None), StateChange.claimed_until < now),
-    )
-
-
-async def claim(
-    session: AsyncSession, consumer: str, now: int, limit: int = 100, lease_seconds: int = 60
-) -> tuple[str, list[Change]]:
-    """Claim up to ``limit`` due, unprocessed changes for ``lease_seconds``, oldest
-    first, in the caller's transaction (commit to make the claim visible). Returns the
-    claim's token (for ``complete``) and the changes. Two consumers never hold one row."""
-    token = f"{consumer[:40]}:{uuid.uuid4().hex[:16]}"
-    due = _due(now)
-    order = (StateChange.at, StateChange.id)
-    if session.get_bind().dialect.name == "postgresql":
-        ids = list(
-            await session.scalars(
-                select(StateChange.id)
-                .where(due)
-                .order_by(*order)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        condition: ColumnElement[bool] = StateChange.id.in_(ids)
-    else:
-        # SQLite has one writer at a time: the conditional UPDATE is the claim.
-        chosen = select(StateChange.id).where(due).order_by(*order).limit(limit)
-        condition = and_(StateChange.id.in_(chosen.scalar_subquery()), due)
-    await session.execute(
-        update(StateChange)
-        .where(condition)
-        .values(claimed_by=token, claimed_until=now + lease_seconds)
-        .execution_options(synchronize_session=False)
-    )
-    rows = await session.scalars(
-        select(StateChange).where(StateChange.claimed_by == token).order_by(*order)
-    )
-    return token, [Change.of(row) for row in rows]
-
-
-async def complete(session: AsyncSession, token: str, ids: Sequence[int], now: int) -> int:
-    """Mark claimed changes processed; a row whose lease ran out and was claimed by
-    someone else is not touched. Returns the rows marked."""
-    result = await session.execute(
-        update(StateChange)
-        .where(StateChange.id.in_(list(ids)), StateChange.claimed_by == token)
-        .values(processed_at=now, claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-Handler = Callable[[Sequence[Change]], Awaitable[None]]
-
-
-async def log_changes(changes: Sequence[Change]) -> None:
-    """The first handler: one log line per confirmed change."""
-    for change in changes:
-        log.info(
-            "%s %d %s -> %s at %s: %s",
-            change.subject,
-            change.subject_id,
-            change.old,
-            change.new,
-            utc_text(change.at),
-            change.reason,
-        )
-
-
-async def dispatch_once(
-    sessions: async_sessionmaker[AsyncSession],
-    handlers: Sequence[Handler],
-    consumer: str,
-    now: int,
-    limit: int = 100,
-) -> int:
-    """Claim a batch, hand it to every handler, mark it processed. A handler that
-    raises leaves the batch claimed; it is retried when the lease runs out."""
-    async with sessions() as session, session.begin():
-        token, changes = await claim(session, consumer, now, limit)
-    if not changes:
-        return 0
-    for handler in handlers:
-        await handler(changes)
-    async with sessions() as session, session.begin():
-        return await complete(session, token, [c.id for c in changes], now)
-
-
-async def run_dispatcher(
-    sessions: async_sessionmaker[AsyncSession],
-    handlers: Sequence[Handler],
-    every: float,
-    stop: asyncio.Event,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Hand due changes to the handlers every ``every`` seconds until ``stop``."""
-    consumer = f"dispatcher-{uuid.uuid4().hex[:8]}"
-    while not stop.is_set():
-        try:
-            while await dispatch_once(sessions, handlers, consumer, int(clock())):
-                pass
-        except Exception:
-            log.exception("dispatching state changes failed; will retry")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)

@@ -17,6 +17,7 @@ stores as state changes (for notifications, incidents and status pages).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -237,5 +238,5 @@ def transitions(states: States, window: Interval) -> list[Transition]:
     pieces = state_pieces(states, window)
     return [
         Transition(current[0], previous[2], current[2])
-        for previous, current in zip(pieces, pieces[1:], strict=False)
+        for previous, current in itertools.pairwise(pieces)
     ]

@@ -33,15 +33,10 @@ from app.models import (
     StateChange,
 )
 from app.monitoring.checks import ResultIn
+from app.monitoring.dispatch import claim, complete, dispatch_once
 from app.monitoring.folding import fold_pending
 from app.monitoring.ingest import store_results
-from app.monitoring.state_changes import (
-    MONITOR,
-    SERVICE,
-    claim,
-    complete,
-    dispatch_once,
-)
+from app.monitoring.state_changes import MONITOR, SERVICE
 from app.sla.timeline import (
     Observation,
     State,
@@ -432,3 +427,52 @@ def test_expected_changes_sees_an_outage() -> None:
     keys = expected_changes(ids, rows)
     assert (SERVICE, 3, T0 + STEP, State.UP.value, State.DOWN.value) in keys
     assert (MONITOR, 2, T0 + 3 * STEP, "down", "up") in keys
+
+
+# ------------------------------------------------------------------ catalog edits
+
+
+async def test_a_quorum_edit_and_a_monitor_delete_recompute_the_changes(
+    api: Any, catalog: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    service_id = catalog["service"]["id"]
+    monitor = await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": service_id,
+            "name": "two places",
+            "kind": "tcp",
+            "target": "db.acme.example:5432",
+            "locations": ["local", "fra"],
+        },
+    )
+    rows = [
+        {
+            "monitor_id": monitor["id"],
+            "location": location,
+            "checked_at": f"2025-06-01T00:0{minute}:00Z",
+            "ok": location == "fra" or minute in (0, 4),
+            "interval_seconds": 60,
+        }
+        for location in ("local", "fra")
+        for minute in range(5)
+    ]
+    await api.call("POST", "/api/v1/results", json={"results": rows}, expect=202)
+    await fold_pending(sessions)
+
+    def downs(changes: list[ChangeKey]) -> list[tuple[str, int]]:
+        return [(c[0], c[1]) for c in changes if c[4] == "down"]
+
+    # Quorum 1: local failing from 00:01 to 00:04 makes the monitor and service DOWN.
+    assert downs(await stored_changes(sessions)) == [
+        (MONITOR, monitor["id"]),
+        (SERVICE, service_id),
+    ]
+    await api.call("PATCH", f"/api/v1/monitors/{monitor['id']}", json={"quorum": 2}, expect=200)
+    assert downs(await stored_changes(sessions)) == []
+    await api.call("PATCH", f"/api/v1/monitors/{monitor['id']}", json={"quorum": 1}, expect=200)
+    assert len(downs(await stored_changes(sessions))) == 2
+
+    await api.call("DELETE", f"/api/v1/monitors/{monitor['id']}", expect=204)
+    # The remaining monitor never reported: the service has no data and no changes.
+    assert await stored_changes(sessions) == []
