@@ -9,7 +9,7 @@ PORT   ?= 8000
 UPTALLY_ADMIN_TOKEN ?= dev-admin-token
 export UPTALLY_ADMIN_TOKEN
 
-.PHONY: run test lint typecheck pytest bench bench-probes clean help
+.PHONY: run test lint typecheck pytest bench bench-fold bench-probes clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,9 @@ test: lint typecheck pytest  ## everything CI runs
 
 bench: $(VENV)/.installed-test  ## SLA engine benchmarks; results go to bench/results/
 	$(BIN)/python -m bench.run
+
+bench-fold: $(VENV)/.installed-test  ## folding and state-change benchmark; results in bench/results/fold.md
+	$(BIN)/python -m bench.fold
 
 bench-probes: $(VENV)/.installed-test  ## probe throughput benchmark (about 4 minutes)
 	$(BIN)/python -m bench.probes

@@ -17,15 +17,20 @@ from app.config import Settings
 log = logging.getLogger("uptally")
 
 
+class BadSetting(Exception):
+    """An UPTALLY_* setting that does not validate; main() reports it and exits 2."""
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"UPTALLY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise SystemExit(f"uptally: bad setting: {problems}") from None
+        raise BadSetting(
+            "; ".join(
+                f"UPTALLY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+        ) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -134,9 +139,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from app.schemas.catalog import MonitorCreate
+    from app.schemas.catalog import ALL_OPTIONS, CheckOptions
     from probes.guard import AddressPolicy
     from probes.registry import ProbeContext, run_probe
 
@@ -148,22 +151,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not sep:
             print(f"uptally: --option {item!r}: expected KEY=VALUE", file=sys.stderr)
             return 2
+        if key in CheckOptions.model_fields and key not in ALL_OPTIONS:
+            print(f"uptally: --option {key}: not an option (use the argument)", file=sys.stderr)
+            return 2
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
-    try:  # the same validation as creating a monitor: clear errors, not a crash
-        monitor = MonitorCreate(
-            service_id=1,  # a placeholder: only the target and options are checked
-            name="check",
-            kind=kind,
-            target=args.target,
-            timeout_seconds=args.timeout,
-            interval_seconds=max(60, args.timeout),
-            **options,
-        )
+    try:  # a monitor's rules for its target and options: clear errors, not a crash
+        check = CheckOptions(kind=kind, target=args.target, timeout_seconds=args.timeout, **options)
     except ValidationError as exc:
-        problems = "; ".join(e["msg"] for e in exc.errors())
+        problems = "; ".join(
+            "".join(f"{part}: " for part in e["loc"]) + e["msg"] for e in exc.errors()
+        )
         print(f"uptally: {problems}", file=sys.stderr)
         return 2
     policy = AddressPolicy.from_settings(
@@ -173,7 +173,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     async def run() -> Any:
         probes = ProbeContext(policy=policy)
         try:
-            return await run_probe(kind, monitor.target, monitor.options(), args.timeout, probes)
+            return await run_probe(kind, check.target, check.options(), args.timeout, probes)
         finally:
             await probes.aclose()
 
@@ -181,7 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     verdict = "UP" if result.ok else "DOWN"
     if result.ok and result.warning:
         verdict = "UP (warning)"
-    parts = [verdict, kind, monitor.target]
+    parts = [verdict, kind, check.target]
     if result.status_code:
         parts.append(str(result.status_code))
     if result.latency_ms is not None:
@@ -306,7 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except BadSetting as exc:
+        print(f"uptally: bad setting: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

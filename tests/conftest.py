@@ -30,7 +30,7 @@ from app.config import Settings
 from app.db import Base, make_engine
 from app.main import create_app
 from app.migrate import upgrade
-from tests.helpers import Catalog, make_service
+from tests.helpers import Catalog, make_monitor, make_service
 
 ADMIN_TOKEN = "test-admin-token"
 PG_SERVER_URL = os.environ.get(
@@ -188,13 +188,5 @@ async def api(app: Any) -> AsyncIterator[Api]:
 async def catalog(api: Api) -> Catalog:
     """One customer with a policy, a service and an HTTP monitor (tests.helpers.make_service)."""
     catalog = await make_service(api)
-    catalog["monitor"] = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": catalog["service"]["id"],
-            "name": "home",
-            "kind": "http",
-            "target": "https://acme.example/",
-        },
-    )
+    catalog["monitor"] = await make_monitor(api, catalog["service"]["id"], "https://acme.example/")
     return catalog

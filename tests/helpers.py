@@ -83,6 +83,14 @@ async def make_service(api: Api) -> Catalog:
     return {"customer": customer, "policy": policy, "service": service}
 
 
+async def make_monitor(
+    api: Api, service_id: int, target: str, *, kind: str = "http", **fields: Any
+) -> dict[str, Any]:
+    """A monitor of ``service_id`` (named "home" unless ``fields`` say otherwise)."""
+    body = {"service_id": service_id, "name": "home", "kind": kind, "target": target}
+    return await api.create("/api/v1/monitors", {**body, **fields})
+
+
 async def make_other_customer(api: Api, policy_id: int) -> Catalog:
     """A second customer, "globex", with its own service "shop": what a customer key
     of "acme" must never see."""

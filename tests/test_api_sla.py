@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.models import CheckResult, Statement
 from tests.conftest import ADMIN_TOKEN, Api
-from tests.helpers import Catalog, make_key, make_other_customer
+from tests.helpers import Catalog, make_key, make_monitor, make_other_customer
 
 
 def at(text: str) -> datetime:
@@ -118,15 +118,13 @@ async def test_only_agents_and_admins_push_results(api: Api, db_url: str, catalo
 async def test_agents_read_their_locations_monitors_with_an_etag(
     api: Api, db_url: str, catalog: Catalog
 ) -> None:
-    await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": catalog["service"]["id"],
-            "name": "far",
-            "kind": "tcp",
-            "target": "db.acme.example:5432",
-            "locations": ["fra", "nyc"],
-        },
+    await make_monitor(
+        api,
+        catalog["service"]["id"],
+        "db.acme.example:5432",
+        kind="tcp",
+        name="far",
+        locations=["fra", "nyc"],
     )
     agent = await make_key(db_url, "agent")
     response = await api.call("GET", "/api/v1/agent/monitors?location=fra", token=agent, expect=200)

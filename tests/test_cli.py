@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from app.cli import build_parser, main
@@ -43,7 +48,30 @@ def test_keys_create_prints_a_token_once(
     assert "no customer with slug 'nobody'" in capsys.readouterr().err
 
 
-def test_bad_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("UPTALLY_ALLOWED_TARGET_CIDRS", '["10.0.0.0/33"]')
-    with pytest.raises(SystemExit, match="UPTALLY_ALLOWED_TARGET_CIDRS"):
-        main(["db", "upgrade"])
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("uptally: bad setting: UPTALLY_ALLOWED_TARGET_CIDRS: ")
+
+
+def test_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    """As the README says, from a real process: exit status 2, the setting named."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--scope", "admin"],
+        env={
+            **os.environ,
+            "UPTALLY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/never.db",
+            "UPTALLY_FOLD_INTERVAL_SECONDS": "soon",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "uptally: bad setting: UPTALLY_FOLD_INTERVAL_SECONDS: " in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "never.db").exists()

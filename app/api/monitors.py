@@ -27,6 +27,7 @@ from app.api.deps import (
     validate_merged,
 )
 from app.api.errors import invalid
+from app.api.views import monitor_read
 from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
 from app.monitoring.state_changes import MONITOR, forget, recompute_history
@@ -39,14 +40,6 @@ router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
 # A read's fields that a patch may carry only unchanged (so a GET can be sent back).
 _READ_ONLY = ("id", "service_id", "kind", "heartbeat_url")
-
-
-def monitor_read(monitor: Monitor, request: Request) -> MonitorRead:
-    read = MonitorRead.model_validate(monitor)
-    if monitor.heartbeat_token:
-        base = get_runtime(request).settings.public_url or str(request.base_url)
-        read.heartbeat_url = f"{base.rstrip('/')}/heartbeat/{monitor.heartbeat_token}"
-    return read
 
 
 def _as_create(monitor: Monitor) -> dict[str, Any]:

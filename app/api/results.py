@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, select
 
 from app.api.deps import Agent, AgentPagingDep, MonitorsDep, SessionDep
 from app.api.errors import invalid, located
+from app.api.views import monitor_read
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import BatchError, ingest
@@ -110,7 +111,6 @@ async def agent_monitors(
     page: send it as ``If-None-Match`` to get a 304 when nothing changed (a 304 for the
     first page means no page changed; a page with another ETag means the list changed
     while it was being read)."""
-    from app.api.monitors import monitor_read
 
     # The JSON text of `locations` holds '"NAME"' for every monitor of the location
     # (names cannot contain quotes), so the database drops the others; the exact test

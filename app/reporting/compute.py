@@ -28,6 +28,8 @@ class ServiceMonth:
     month: Month
     policy: Policy
     figures: MonthFigures
+    # The monitors the figures were computed from: (id, quorum), by id.
+    monitors: tuple[tuple[int, int], ...] = ()
 
 
 def window_figures(
@@ -76,6 +78,7 @@ async def compute_months(
             month,
             policies[service.policy_id],
             window_figures(state, service, policies[service.policy_id], periods[service.id], at),
+            tuple(sorted(state.monitors[service.id])),
         )
         for service in services
     ]

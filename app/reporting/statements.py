@@ -106,6 +106,7 @@ def statement_content(item: ServiceMonth) -> dict[str, Any]:
             "currency": service.currency,
             "service_starts_at": service.starts_at,
             "service_ends_at": service.ends_at,
+            "monitors": [{"id": m, "quorum": q} for m, q in item.monitors],
         },
         "figures": frozen_figures(item.figures),
     }

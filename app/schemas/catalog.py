@@ -173,8 +173,6 @@ class ServiceRead(ReadModel):
 # ---------------------------------------------------------------- monitors
 
 MonitorKind = Literal["http", "tcp", "dns", "tls", "icmp", "heartbeat"]
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "CAA", "SRV", "PTR")
 
 # Which optional fields each kind understands; any other kind-specific field is an error.
 KIND_OPTIONS: dict[str, frozenset[str]] = {
@@ -299,22 +297,50 @@ class MonitorCreate(MonitorOptions):
             )
         if self.kind != "heartbeat" and self.timeout_seconds > self.interval_seconds:
             raise ValueError("timeout_seconds must not exceed interval_seconds")
-        given = {name for name in ALL_OPTIONS if getattr(self, name) is not None}
-        foreign = sorted(given - KIND_OPTIONS[self.kind])
-        if foreign:
-            raise ValueError(f"{', '.join(foreign)} do(es) not apply to {self.kind} monitors")
-        try:
-            self.target = _validated_target(self.kind, self.target)
-        except TargetError as exc:
-            raise ValueError(f"target: {exc}") from None
+        self.target = fit_kind(self.kind, self.target, self)
         return self
 
     def options(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name)
-            for name in sorted(ALL_OPTIONS)
-            if getattr(self, name) is not None
-        }
+        return given_options(self)
+
+
+class CheckOptions(MonitorOptions):
+    """One check's kind, target, timeout and kind options, held to a monitor's rules
+    (``uptally check``): what a monitor says about probing, without its service,
+    schedule or locations."""
+
+    kind: MonitorKind
+    target: Target = ""
+    timeout_seconds: TimeoutSeconds = 10
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Self:
+        self.target = fit_kind(self.kind, self.target, self)
+        return self
+
+    def options(self) -> dict[str, Any]:
+        return given_options(self)
+
+
+def given_options(options: OptionFields) -> dict[str, Any]:
+    """The options that were given, by name."""
+    return {
+        name: getattr(options, name)
+        for name in sorted(ALL_OPTIONS)
+        if getattr(options, name) is not None
+    }
+
+
+def fit_kind(kind: str, target: str, options: OptionFields) -> str:
+    """Check that every option given applies to ``kind`` and that ``target`` is one of
+    its targets; returns the target, normalised. Monitors and one-off checks share it."""
+    foreign = sorted(set(given_options(options)) - KIND_OPTIONS[kind])
+    if foreign:
+        raise ValueError(f"{', '.join(foreign)} do(es) not apply to {kind} monitors")
+    try:
+        return _validated_target(kind, target)
+    except TargetError as exc:
+        raise ValueError(f"target: {exc}") from None
 
 
 def _validated_target(kind: str, target: str) -> str:

@@ -18,7 +18,7 @@ from app.models import CheckResult
 from app.monitoring.checks import ResultIn
 from probes.registry import ProbeContext
 from tests.conftest import ADMIN_TOKEN, Api
-from tests.helpers import free_port
+from tests.helpers import free_port, make_monitor
 
 
 def row(monitor_id: int, checked_at: int, ok: bool = True, error: str | None = None) -> ResultIn:
@@ -63,15 +63,8 @@ class RecordingTransport(httpx.ASGITransport):
 async def test_the_agent_sends_in_order_and_drops_only_rows_the_server_refuses(
     api: Api, app: Any, db_url: str, catalog: dict[str, Any], tmp_path: Path
 ) -> None:
-    monitor = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": catalog["service"]["id"],
-            "name": "edge",
-            "kind": "tcp",
-            "target": "db.acme.example:5432",
-            "locations": ["edge"],
-        },
+    monitor = await make_monitor(
+        api, catalog["service"]["id"], "db.acme.example:5432", kind="tcp", locations=["edge"]
     )
     buffer = DiskBuffer(tmp_path / "agent.db")
     buffer.add(row(monitor["id"], 1_750_000_000))

@@ -53,6 +53,10 @@ def test_loopback_is_refused_without_allow_private(
         (["check", "db.example:99999"], "1 to 65535"),
         (["check", "https://a.example/", "--option", "record_type=A"], "do(es) not apply"),
         (["check", "https://a.example/", "--option", "nokey"], "expected KEY=VALUE"),
+        (["check", "https://a.example/", "--option", "colour=red"], "colour"),
+        (["check", "https://a.example/", "--option", "kind=tcp"], "--option kind: not an"),
+        (["check", "https://a.example/", "--timeout", "0"], "greater than or equal to 1"),
+        (["check", "a.example", "--kind", "dns", "--option", "resolver=a:b"], "resolver: "),
     ],
 )
 def test_bad_input_is_a_usage_error(

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Api
-from tests.helpers import make_service, until
+from tests.helpers import make_monitor, make_service, until
 
 
 def samples(text: str) -> dict[str, float]:
@@ -26,16 +26,7 @@ async def test_metrics_count_checks_lag_and_shed_runs(
     api, app = live
     scheduler = app.state.runtime.scheduler
     service_id = (await make_service(api))["service"]["id"]
-    slow = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": service_id,
-            "name": "slow",
-            "kind": "http",
-            "target": f"{http_url}/slow/0.5",
-            "timeout_seconds": 5,
-        },
-    )
+    slow = await make_monitor(api, service_id, f"{http_url}/slow/0.5", timeout_seconds=5)
     job = scheduler.scheduler.get_job(f"monitor-{slow['id']}")
     # Fire now; while that run waits on the 0.5 s response, fire again: APScheduler must
     # skip the second run (max_instances=1), and the skip is counted as shed.

@@ -18,7 +18,7 @@ from app.monitoring.scheduler import CheckScheduler, first_run_delay, max_lag
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 from tests.conftest import Api, asgi_api
-from tests.helpers import make_service
+from tests.helpers import make_monitor, make_service
 
 
 async def _results(app: Any, monitor_id: int) -> list[CheckResult]:
@@ -32,10 +32,7 @@ async def test_jobs_follow_monitor_changes_at_once(live: tuple[Api, Any], http_u
     api, app = live
     scheduler = app.state.runtime.scheduler
     service_id = (await make_service(api))["service"]["id"]
-    monitor = await api.create(
-        "/api/v1/monitors",
-        {"service_id": service_id, "name": "home", "kind": "http", "target": f"{http_url}/ok"},
-    )
+    monitor = await make_monitor(api, service_id, f"{http_url}/ok")
     job = scheduler.scheduler.get_job(f"monitor-{monitor['id']}")
     assert job is not None
     assert job.max_instances == 1 and job.coalesce
@@ -66,25 +63,8 @@ async def test_jobs_follow_monitor_changes_at_once(live: tuple[Api, Any], http_u
 async def test_checks_are_stored_as_results(live: tuple[Api, Any], http_url: str) -> None:
     api, app = live
     service_id = (await make_service(api))["service"]["id"]
-    up = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": service_id,
-            "name": "up",
-            "kind": "http",
-            "target": f"{http_url}/ok",
-            "keyword": "Welcome",
-        },
-    )
-    down = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": service_id,
-            "name": "down",
-            "kind": "http",
-            "target": f"{http_url}/status/503",
-        },
-    )
+    up = await make_monitor(api, service_id, f"{http_url}/ok", name="up", keyword="Welcome")
+    down = await make_monitor(api, service_id, f"{http_url}/status/503", name="down")
     for monitor in (up, down):
         await app.state.runtime.scheduler.check_now(monitor["id"])
     await app.state.runtime.scheduler.buffer.flush()
@@ -105,15 +85,7 @@ async def test_private_targets_are_refused_unless_allowed(
     application = create_app(guarded)
     async with application.router.lifespan_context(application), asgi_api(application) as api:
         service_id = (await make_service(api))["service"]["id"]
-        monitor = await api.create(
-            "/api/v1/monitors",
-            {
-                "service_id": service_id,
-                "name": "inside",
-                "kind": "http",
-                "target": f"{http_url}/ok",
-            },
-        )
+        monitor = await make_monitor(api, service_id, f"{http_url}/ok")
         await application.state.runtime.scheduler.check_now(monitor["id"])
         await application.state.runtime.scheduler.buffer.flush()
         [refused] = await _results(application, monitor["id"])
@@ -215,16 +187,8 @@ async def test_a_passing_checks_warning_is_stored_and_shown(
 ) -> None:
     api, app = live
     service_id = (await make_service(api))["service"]["id"]
-    monitor = await api.create(
-        "/api/v1/monitors",
-        {
-            "service_id": service_id,
-            "name": "slowish",
-            "kind": "http",
-            "target": f"{http_url}/slow/0.15",
-            "timeout_seconds": 5,
-            "degraded_latency_ms": 100,
-        },
+    monitor = await make_monitor(
+        api, service_id, f"{http_url}/slow/0.15", timeout_seconds=5, degraded_latency_ms=100
     )
     await app.state.runtime.scheduler.check_now(monitor["id"])
     await app.state.runtime.scheduler.buffer.flush()

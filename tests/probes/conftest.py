@@ -1,5 +1,6 @@
-"""Real servers on loopback for the probe tests: HTTP, HTTPS (a trustme CA), a TCP
-banner, a DNS server. Nothing here touches the internet."""
+"""Real servers on loopback for the probe tests: HTTP (with slow answers of any delay),
+HTTPS (a trustme CA), a TCP banner, a DNS server and a resolver that never answers.
+Nothing here touches the internet."""
 
 from __future__ import annotations
 

@@ -578,7 +578,7 @@ def count_second_by_second(case: SmallCase) -> dict[str, Any]:
     return counts
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(small_cases())
 def test_figures_match_a_second_by_second_count(case: SmallCase) -> None:
     result = figures(
