@@ -39,8 +39,12 @@ lint: $(VENV)/.installed-test  ## ruff lint and format check
 typecheck: $(VENV)/.installed-test  ## mypy --strict on app/ and probes/
 	$(BIN)/mypy
 
+# Three workers: the end-to-end tests spend most of their time waiting on real
+# 10-second check intervals, so the rest of the suite runs beside them.
+PYTEST_WORKERS ?= 3
+
 pytest: $(VENV)/.installed-test  ## the test suite, on SQLite and PostgreSQL
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest  ## everything CI runs
 
