@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -19,16 +21,46 @@ def _url() -> str:
     return config.get_main_option("sqlalchemy.url") or Settings().database_url
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    # On the driver's connection: the pragma is a no-op inside a transaction, and
+    # SQLAlchemy's begin would open one.
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _check_foreign_keys(ctx: MigrationContext, **_: Any) -> None:
+    """Before each migration commits on SQLite: no row may point at nothing."""
+    assert ctx.connection is not None
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migration left rows pointing at nothing: {broken[:10]}")
+
+
 def _configure(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        # SQLite cannot ALTER most things: batch mode rebuilds tables instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite cannot ALTER most things: batch mode rebuilds a table (new table, copy,
+        # drop, rename). Its procedure for that turns foreign keys off first: with them
+        # on, dropping the old table would delete the rows that reference it with ON
+        # DELETE CASCADE (a customer's API keys) or fail on RESTRICT. They are checked
+        # before each migration commits instead, and turned on again at the end.
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+            on_version_apply=[_check_foreign_keys] if sqlite else [],
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=True)
 
 
 async def _run_async() -> None:

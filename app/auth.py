@@ -2,14 +2,17 @@
 
 Tokens are 32 random bytes, shown once; only their SHA-256 is stored. ``admin`` may do
 everything; ``billing`` reads figures and closes months; ``agent`` pushes results and
-reads its assignments; ``customer`` reads its own customer's resources only.
+reads its assignments, for the locations it is bound to only; ``customer`` reads its own
+customer's resources only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ApiKey, Customer
+from app.schemas.common import LOCATION_RE
 
 TOKEN_PREFIX = "upt_"
 
@@ -31,15 +35,30 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a scope, and for customer keys the one customer they may see."""
+    """Who is calling: a scope, for customer keys the one customer they may see, and
+    for agent keys the locations they may probe for (None: every location)."""
 
     scope: Scope
     key_id: int | None = None
     customer_id: int | None = None
+    locations: frozenset[str] | None = None
 
     @property
     def label(self) -> str:
         return f"key:{self.key_id}" if self.key_id else "admin-token"
+
+    def may_probe(self, location: str) -> bool:
+        """Whether this caller may read ``location``'s assignment and push its results."""
+        return self.locations is None or location in self.locations
+
+    def bound_to(self) -> str:
+        """The locations this key is bound to, for a 403 that says what it may do."""
+        if not self.locations:
+            return (
+                "this agent key is bound to no location (it predates location binding); "
+                "create one with 'uptally keys create --scope agent --location NAME'"
+            )
+        return f"this agent key is bound to location(s) {', '.join(sorted(self.locations))}"
 
 
 def hash_token(token: str) -> str:
@@ -56,8 +75,24 @@ async def create_key(
     *,
     customer_slug: str | None = None,
     name: str = "",
+    locations: Iterable[str] = (),
 ) -> tuple[ApiKey, str]:
-    """Store a new key and return it with its token (the only time the token exists)."""
+    """Store a new key and return it with its token (the only time the token exists).
+
+    An agent key is bound to the locations it names (at least one): it reads their
+    assignments and pushes their results, and no other location's."""
+    bound = sorted(set(locations))
+    if scope is Scope.AGENT:
+        if not bound:
+            raise ValueError("an agent key needs --location NAME (the locations it probes for)")
+        for location in bound:
+            if not re.fullmatch(LOCATION_RE, location):
+                raise ValueError(
+                    f"--location {location!r}: expected a location name "
+                    "(lowercase letters, digits, '.', '_', '-'; at most 63)"
+                )
+    elif bound:
+        raise ValueError("--location applies to agent keys only")
     customer_id = None
     if scope is Scope.CUSTOMER:
         if not customer_slug:
@@ -73,6 +108,7 @@ async def create_key(
         name=name,
         scope=scope.value,
         customer_id=customer_id,
+        locations=bound,
         token_hash=hash_token(token),
         token_prefix=token[:12],
         created_at=datetime.now(UTC),
@@ -92,4 +128,11 @@ async def authenticate(
     )
     if key is None:
         return None
-    return Principal(Scope(key.scope), key_id=key.id, customer_id=key.customer_id)
+    scope = Scope(key.scope)
+    return Principal(
+        scope,
+        key_id=key.id,
+        customer_id=key.customer_id,
+        # Agent keys are confined to their locations; one without any may do nothing.
+        locations=frozenset(key.locations) if scope is Scope.AGENT else None,
+    )

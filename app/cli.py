@@ -91,7 +91,11 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 _, token = await create_key(
-                    session, Scope(args.scope), customer_slug=args.customer, name=args.name
+                    session,
+                    Scope(args.scope),
+                    customer_slug=args.customer,
+                    name=args.name,
+                    locations=args.location,
                 )
                 return token
         finally:
@@ -103,7 +107,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(f"uptally: {exc}", file=sys.stderr)
         return 2
     print(token)
-    print(f"(a {args.scope} key; it is shown only this once)", file=sys.stderr)
+    bound = f" for {', '.join(sorted(set(args.location)))}" if args.location else ""
+    print(f"(a {args.scope} key{bound}; it is shown only this once)", file=sys.stderr)
     return 0
 
 
@@ -250,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the key may do",
     )
     create.add_argument("--customer", metavar="SLUG", help="the customer a customer key reads")
+    create.add_argument(
+        "--location",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="the location(s) an agent key probes for (required for agent keys; repeat or "
+        "list several): it reads their monitors and pushes their results, no other's",
+    )
     create.add_argument("--name", default="", help="a label for the key")
     create.set_defaults(func=cmd_keys_create)
 
@@ -260,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--server", required=True, help="the Uptally server, e.g. https://uptally.example"
     )
     agent.add_argument(
-        "--token", required=True, help="an agent key (uptally keys create --scope agent)"
+        "--token",
+        required=True,
+        help="an agent key bound to the location (uptally keys create --scope agent "
+        "--location NAME)",
     )
     agent.add_argument("--location", required=True, help="the location this agent probes from")
     agent.add_argument("--buffer", help="results buffer file (default uptally-agent-LOCATION.db)")

@@ -47,8 +47,8 @@ from app.models import (
 )
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import MonitorDirectory, ingest
-from app.reporting.compute import compute_months
 from app.reporting.load import load_services
+from app.reporting.statements import month_figures_for
 from app.sample import standard_policy
 from app.sla.periods import Month, month_period
 
@@ -164,7 +164,7 @@ async def bench_credits(url: str, services: int, repeat: int, months: int = 12) 
         started = time.perf_counter()
         async with sessions() as session:
             rows = await load_services(session)
-            figures = await compute_months(session, rows, MONTH, datetime.now(UTC))
+            figures = await month_figures_for(session, rows, MONTH, datetime.now(UTC))
         function_times.append(time.perf_counter() - started)
     breached = sum(1 for f in figures if f.figures.breached)
     await engine.dispose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.auth import Scope, create_key
@@ -44,12 +44,17 @@ async def until(condition: Callable[[], Any], what: str, seconds: float = 10) ->
     return value
 
 
-async def make_key(db_url: str, scope: str, customer: str | None = None) -> str:
-    """A new API key's token, created straight in the database (as `uptally keys create`)."""
+async def make_key(
+    db_url: str, scope: str, customer: str | None = None, locations: Sequence[str] = ()
+) -> str:
+    """A new API key's token, created straight in the database (as `uptally keys create`).
+    An agent key is bound to ``locations`` (at least one)."""
     engine = make_engine(db_url)
     try:
         async with transaction(make_sessionmaker(engine)) as session:
-            _, token = await create_key(session, Scope(scope), customer_slug=customer)
+            _, token = await create_key(
+                session, Scope(scope), customer_slug=customer, locations=locations
+            )
             return token
     finally:
         await engine.dispose()

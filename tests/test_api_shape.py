@@ -296,7 +296,7 @@ async def test_agent_monitors_page_under_one_etag(api: Api, db_url: str, catalog
         )["id"]
         for n in range(3)
     ]
-    agent = await make_key(db_url, "agent")
+    agent = await make_key(db_url, "agent", locations=["fra"])
     path = "/api/v1/agent/monitors?location=fra&limit=2"
     first = await api.call("GET", path, token=agent, expect=200)
     second = await api.call("GET", f"{path}&offset=2", token=agent, expect=200)

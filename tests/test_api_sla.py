@@ -112,7 +112,7 @@ async def test_only_agents_and_admins_push_results(api: Api, db_url: str, catalo
     rows = hourly(catalog["monitor"]["id"], "2025-06-01 00:00", "2025-06-01 02:00")
     billing = await make_key(db_url, "billing")
     await api.call("POST", "/api/v1/results", json={"results": rows}, token=billing, expect=403)
-    assert await push(api, rows, token=await make_key(db_url, "agent")) == 2
+    assert await push(api, rows, token=await make_key(db_url, "agent", locations=["local"])) == 2
 
 
 async def test_agents_read_their_locations_monitors_with_an_etag(
@@ -126,7 +126,7 @@ async def test_agents_read_their_locations_monitors_with_an_etag(
         name="far",
         locations=["fra", "nyc"],
     )
-    agent = await make_key(db_url, "agent")
+    agent = await make_key(db_url, "agent", locations=["fra"])
     response = await api.call("GET", "/api/v1/agent/monitors?location=fra", token=agent, expect=200)
     assert [m["name"] for m in response.json()["items"]] == ["far"]
     assert response.json()["total"] == 1
@@ -326,8 +326,8 @@ async def test_a_month_that_has_not_ended_cannot_be_closed(api: Api, catalog: Ca
 async def test_customers_and_agents_cannot_close_months(
     api: Api, db_url: str, catalog: Catalog
 ) -> None:
-    for scope, customer in (("customer", "acme"), ("agent", None)):
-        token = await make_key(db_url, scope, customer)
+    for scope, customer, locations in (("customer", "acme", ()), ("agent", None, ["local"])):
+        token = await make_key(db_url, scope, customer, locations)
         await api.call("POST", "/api/v1/months/2025-06/close", token=token, expect=403)
 
 

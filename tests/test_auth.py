@@ -55,7 +55,12 @@ async def test_scopes_are_enforced(
     path: str,
     status: int,
 ) -> None:
-    token = await make_key(db_url, scope, "acme" if scope == "customer" else None)
+    token = await make_key(
+        db_url,
+        scope,
+        "acme" if scope == "customer" else None,
+        ["local"] if scope == "agent" else (),
+    )
     response = await api.call(method, path, token=token, json={})
     assert response.status_code == status, response.text
     if status == 403:

@@ -179,7 +179,17 @@ def test_an_agent_killed_and_restarted_while_the_server_is_down_loses_nothing(
             with running_server(url_db, tmp_path, port=server_port):
                 catalog(server_url, target=f"http://127.0.0.1:{target_port}/ok", locations=["edge"])
                 token = subprocess.run(
-                    [sys.executable, "-m", "app.cli", "keys", "create", "--scope", "agent"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "app.cli",
+                        "keys",
+                        "create",
+                        "--scope",
+                        "agent",
+                        "--location",
+                        "edge",
+                    ],
                     env={**os.environ, "UPTALLY_DATABASE_URL": url_db},
                     capture_output=True,
                     text=True,

@@ -1,4 +1,4 @@
-"""state changes; an index on segment ends for reports over every service
+"""state changes; late data of closed months; an index on segment ends for reports
 
 Revision ID: 3c1d2e4f5a6b
 Revises: 8f85c49fb0ef
@@ -34,11 +34,19 @@ def upgrade() -> None:
     )
     op.create_index('ix_state_changes_subject_at', 'state_changes', ['subject', 'subject_id', 'at'], unique=False)
     op.create_index('ix_state_changes_unprocessed', 'state_changes', ['processed_at', 'at'], unique=False)
+    op.create_table('late_data',
+    sa.Column('statement_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('first_at', sa.BigInteger(), nullable=False),
+    sa.Column('noted_at', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['statement_id'], ['statements.id'], name=op.f('fk_late_data_statement_id_statements'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('statement_id', name=op.f('pk_late_data'))
+    )
     op.create_index('ix_location_segments_end', 'location_segments', ['end', 'start', 'monitor_id', 'location', 'failing'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_location_segments_end', table_name='location_segments')
+    op.drop_table('late_data')
     op.drop_index('ix_state_changes_unprocessed', table_name='state_changes')
     op.drop_index('ix_state_changes_subject_at', table_name='state_changes')
     op.drop_table('state_changes')

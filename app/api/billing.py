@@ -27,7 +27,8 @@ from app.api.deps import (
 from app.api.errors import invalid
 from app.models import Monitor
 from app.monitoring.folding import fold_pending
-from app.reporting.compute import ServiceMonth, compute_months
+from app.reporting.adjustments import adjustments
+from app.reporting.compute import ServiceMonth
 from app.reporting.documents import (
     adjustment_document,
     credit_row,
@@ -38,9 +39,9 @@ from app.reporting.documents import (
 from app.reporting.load import load_services
 from app.reporting.statements import (
     MonthNotOver,
-    adjustment,
     close_month,
     existed_in,
+    month_figures_for,
     read_statement,
     statements_for,
 )
@@ -85,7 +86,7 @@ async def service_sla(
     [service] = found
     await _fold_for(request, session, [service_id])
     now = datetime.now(UTC)
-    [current] = await compute_months(session, [service], period, now)
+    [current] = await month_figures_for(session, [service], period, now)
     statement = (await statements_for(session, period, [service_id])).get(service_id)
     if statement is None:
         return {**figures_document(current), "status": "open", "as_of": utc_text(to_epoch(now))}
@@ -95,7 +96,9 @@ async def service_sla(
         "status": "closed",
         "as_of": utc_text(to_epoch(statement.closed_at)),
         "statement_digest": statement.digest,
-        "adjustment": adjustment_document(adjustment(frozen, current)),
+        "adjustment": adjustment_document(
+            (await adjustments(session, [statement], {service_id: current}, now))[service_id]
+        ),
     }
 
 
@@ -128,9 +131,19 @@ async def credits(
     services = existing[offset:] if limit is None else existing[offset : offset + limit]
     ids = [s.id for s in services]
     await _fold_for(request, session, ids if who.customer_id is not None else None)
-    current = await compute_months(session, services, period, datetime.now(UTC))
+    now = datetime.now(UTC)
+    current = await month_figures_for(session, services, period, now)
     statements = await statements_for(session, period, ids)
-    items = [_credit_row(item, statements.get(item.service.id)) for item in current]
+    changes = await adjustments(
+        session,
+        [statements[s.id] for s in services if s.id in statements],
+        {item.service.id: item for item in current},
+        now,
+    )
+    items = [
+        _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
+        for item in current
+    ]
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
@@ -145,11 +158,12 @@ async def credits(
 CREDIT_FIELDS = list(CreditItem.model_fields)
 
 
-def _credit_row(item: ServiceMonth, statement: Any) -> dict[str, Any]:
+def _credit_row(
+    item: ServiceMonth, statement: Any, change: dict[str, Any] | None
+) -> dict[str, Any]:
     if statement is None:
         return {**credit_row(item), "status": "open", "adjustment_credit_delta": None}
     frozen = read_statement(statement.content)
-    change = adjustment(frozen, item)
     return {
         **statement_credit_row(frozen),
         "status": "closed",

@@ -7,7 +7,6 @@ locations that probe it may be able to reach it.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -34,7 +33,7 @@ from app.monitoring.state_changes import MONITOR, forget, recompute_history
 from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
 from app.schemas.common import LOCATION_RE, Page, utc_now
 from app.schemas.sla import ResultRead
-from app.sla.periods import from_epoch, to_epoch
+from app.sla.periods import from_epoch
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
@@ -117,7 +116,8 @@ async def update_monitor(
     _apply(monitor, validate_merged(MonitorCreate, current, patch))
     if monitor.failure_confirmations != confirmations:
         # The fold depends on it: re-fold the whole history under the new setting.
-        await refold_monitor(session, monitor.id, to_epoch(datetime.now(UTC)))
+        await session.flush()
+        await refold_monitor(session, monitor.id)
     if monitor.quorum != quorum:
         # The segments stay, but which of them make the monitor DOWN changed.
         await session.flush()

@@ -57,11 +57,13 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     },
 )
 async def push_results(
-    request: Request, session: SessionDep, monitors: MonitorsDep, _: Agent
+    request: Request, session: SessionDep, monitors: MonitorsDep, who: Agent
 ) -> Accepted:
     """Store a batch of results (body: ``ResultBatch``). Late, duplicated and
     out-of-order results are fine; the batch is validated whole and one bad row refuses
-    all of it, with a 422 whose ``loc`` names the row."""
+    all of it, with a 422 whose ``loc`` names the row. An agent key pushes results for
+    the locations it is bound to only: a row for another is a 403 naming the row, and
+    nothing of the batch is stored."""
     # Parsed and validated in one pass by pydantic-core, not json.loads then Python
     # objects: the difference is most of this endpoint's cost on a large batch.
     try:
@@ -69,6 +71,14 @@ async def push_results(
     except ValidationError as exc:
         # No "input" echoed back: it may be bytes that are not even UTF-8.
         raise located(exc, ("body",), with_input=False) from None
+    if who.locations is not None:
+        for index, result in enumerate(body.results):
+            if not who.may_probe(result.location):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"results row {index}: {who.bound_to()}; it may not push results "
+                    f"for {result.location!r}",
+                )
     now = to_epoch(datetime.now(UTC))
     second = timedelta(seconds=1)
     rows = [
@@ -102,7 +112,7 @@ async def agent_monitors(
     request: Request,
     response: Response,
     session: SessionDep,
-    _: Agent,
+    who: Agent,
     page: AgentPagingDep,
     location: str = Query(pattern=LOCATION_RE),
 ) -> Any:
@@ -110,7 +120,12 @@ async def agent_monitors(
     id. The ``ETag`` is the version of the location's whole list, the same on every
     page: send it as ``If-None-Match`` to get a 304 when nothing changed (a 304 for the
     first page means no page changed; a page with another ETag means the list changed
-    while it was being read)."""
+    while it was being read). An agent key reads the locations it is bound to only
+    (another is a 403 naming them)."""
+    if not who.may_probe(location):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"{who.bound_to()}; it may not read {location!r}'s monitors"
+        )
 
     # The JSON text of `locations` holds '"NAME"' for every monitor of the location
     # (names cannot contain quotes), so the database drops the others; the exact test

@@ -7,16 +7,32 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Money, Percent, UTCDateTime
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# Every table with a surrogate id takes this: on SQLite an id is then never given twice,
+# even after the row with the highest one is deleted (without AUTOINCREMENT SQLite hands
+# out max(id) + 1 again, and an agent's late rows for a deleted monitor would land in
+# the next one created). PostgreSQL's sequences never reuse a value anyway.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
@@ -31,6 +47,7 @@ class SlaPolicy(Base):
     """A contract: the target, how a breach turns into a credit, and the fine print."""
 
     __tablename__ = "sla_policies"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -54,7 +71,10 @@ class SlaPolicy(Base):
 
 class Service(Base):
     __tablename__ = "services"
-    __table_args__ = (UniqueConstraint("customer_id", "slug", name="uq_services_customer_slug"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "slug", name="uq_services_customer_slug"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -78,6 +98,7 @@ class Service(Base):
 
 class Monitor(Base):
     __tablename__ = "monitors"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     service_id: Mapped[int] = mapped_column(
@@ -106,6 +127,7 @@ class Monitor(Base):
 
 class MaintenanceWindow(Base):
     __tablename__ = "maintenance_windows"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     service_id: Mapped[int] = mapped_column(
@@ -124,6 +146,7 @@ class MaintenanceWindow(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -131,6 +154,11 @@ class ApiKey(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    # The locations an agent key may read the assignment of and push results for
+    # (sorted names). Other scopes have none. An agent key without any (made before keys
+    # were bound to locations) may do nothing: it must be replaced by one created with
+    # `uptally keys create --scope agent --location NAME`.
+    locations: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     # SHA-256 of the token: tokens are 256 random bits, so a fast hash is enough and
     # lets a request find its key with one indexed lookup.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

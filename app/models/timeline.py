@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
-from app.models.catalog import Id
+from app.models.catalog import NEVER_REUSE_IDS, Id
 
 
 class CheckResult(Base):
@@ -58,6 +58,7 @@ class LocationSegment(Base):
         # so without this a month's credits would scan the whole history. Covering, so
         # the report reads the index alone (no lookup per row).
         Index("ix_location_segments_end", "end", "start", "monitor_id", "location", "failing"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -78,6 +79,7 @@ class DirtyMarks(Base):
     """
 
     __tablename__ = "dirty_marks"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     # app.monitoring.marks.encode: [[location, from, [id | [first, last], ...]], ...]
@@ -97,7 +99,10 @@ class Statement(Base):
     """A service's figures for a closed month: written once, never changed."""
 
     __tablename__ = "statements"
-    __table_args__ = (UniqueConstraint("service_id", "month", name="uq_statements_service_month"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "month", name="uq_statements_service_month"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     service_id: Mapped[int] = mapped_column(
@@ -124,6 +129,7 @@ class StateChange(Base):
     __table_args__ = (
         Index("ix_state_changes_subject_at", "subject", "subject_id", "at"),
         Index("ix_state_changes_unprocessed", "processed_at", "at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -138,3 +144,18 @@ class StateChange(Base):
     # A lease: a consumer that dies mid-way lets the row go again after it expires.
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LateData(Base):
+    """Results that changed a closed month's timeline after its close. Only then is a
+    statement's adjustment computed (under the terms frozen in it): a catalog edit alone
+    never moves a closed month."""
+
+    __tablename__ = "late_data"
+
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("statements.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The earliest instant the late results changed, and when that was first seen.
+    first_at: Mapped[int] = mapped_column(BigInteger)
+    noted_at: Mapped[int] = mapped_column(BigInteger)

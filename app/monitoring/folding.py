@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,10 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor
-from app.monitoring.ingest import mark_dirty
 from app.monitoring.marks import decode
 from app.monitoring.state_changes import record_changes
-from app.sla.timeline import Observation, Segment, fold_location, splice
+from app.reporting.adjustments import note_late_data
+from app.sla.timeline import Observation, Segment, first_difference, fold_location, splice
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,16 @@ async def fold_pending(
 
 
 async def _fold_pairs(session: AsyncSession, pairs: dict[Pair, int]) -> set[int]:
-    """Fold the pairs, then reconcile the state changes of what moved."""
+    """Fold the pairs of new results, then reconcile the state changes of what moved
+    and note closed months that late results reached."""
     changed: dict[int, int] = {}
     for (monitor_id, location), dirty_from in sorted(pairs.items()):
         since = await fold_pair(session, monitor_id, location, dirty_from)
         if since is not None:
             changed[monitor_id] = min(since, changed.get(monitor_id, since))
-    return await record_changes(session, changed)
+    services = await record_changes(session, changed)
+    await note_late_data(session, changed, int(time.time()))
+    return services
 
 
 async def fold_pair(
@@ -139,8 +143,10 @@ async def fold_pair(
     if restart is not None:
         affected = affected.where(LocationSegment.end >= restart)
     stored = list(await session.scalars(affected.order_by(LocationSegment.start)))
-    spliced = splice([Segment(s.start, s.end, s.failing) for s in stored], refolded, restart)
-    if [Segment(s.start, s.end, s.failing) for s in stored] == spliced:
+    before = [Segment(s.start, s.end, s.failing) for s in stored]
+    spliced = splice(before, refolded, restart)
+    since = first_difference(before, spliced)
+    if since is None:
         return None  # nothing changed (e.g. folded before by a report)
     if stored:
         await session.execute(
@@ -153,16 +159,24 @@ async def fold_pair(
         for s in spliced
     )
     await session.flush()
-    starts = [s.start for s in stored[:1] + spliced[:1]]
-    return restart if restart is not None else min(starts, default=dirty_from)
+    return since
 
 
-async def refold_monitor(session: AsyncSession, monitor_id: int, now: int) -> None:
-    """Mark a monitor's whole history for re-folding (e.g. its confirmations changed)."""
-    locations = await session.scalars(
-        select(CheckResult.location).where(CheckResult.monitor_id == monitor_id).distinct()
+async def refold_monitor(session: AsyncSession, monitor_id: int) -> None:
+    """Re-fold a monitor's whole history now, in the caller's transaction (its
+    confirmations changed). Not through the dirty log: that log carries new results
+    only, and closed months tell late data from catalog edits by it."""
+    locations = list(
+        await session.scalars(
+            select(CheckResult.location).where(CheckResult.monitor_id == monitor_id).distinct()
+        )
     )
-    await mark_dirty(session, {(monitor_id, location): 0 for location in locations}, now)
+    changed: dict[int, int] = {}
+    for location in sorted(locations):
+        since = await fold_pair(session, monitor_id, location, 0)
+        if since is not None:
+            changed[monitor_id] = min(since, changed.get(monitor_id, since))
+    await record_changes(session, changed)
 
 
 async def run_folder(

@@ -21,8 +21,9 @@ from types import MappingProxyType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.reporting.compute import ServiceMonth, compute_months
+from app.reporting.compute import ServiceMonth
 from app.reporting.load import ServiceInfo, load_services
+from app.reporting.statements import month_figures_for
 from app.sla.periods import Month, from_epoch, month_of
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class CurrentMonthFigures:
                 by_month[month_of(now, service.timezone)].append(service)
             fresh: dict[int, ServiceMonth] = {}
             for month, group in sorted(by_month.items()):
-                for item in await compute_months(session, group, month, from_epoch(now)):
+                for item in await month_figures_for(session, group, month, from_epoch(now)):
                     fresh[item.service.id] = item
         return fresh
 

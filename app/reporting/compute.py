@@ -8,7 +8,7 @@ so a day's uptime follows the same rules as the month's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,13 @@ from app.sla.intervals import Interval
 from app.sla.periods import Month, month_period, to_epoch
 from app.sla.policy import Policy
 from app.sla.timeline import monitor_states, service_states
-from app.sla.uptime import MonthFigures, MonthInput, evaluation_window, month_figures
+from app.sla.uptime import (
+    Maintenance,
+    MonthFigures,
+    MonthInput,
+    evaluation_window,
+    month_figures,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +34,10 @@ class ServiceMonth:
     month: Month
     policy: Policy
     figures: MonthFigures
-    # The monitors the figures were computed from: (id, quorum), by id.
+    # What the figures were computed from: the monitors (id, quorum), by id, and the
+    # maintenance windows (a statement freezes both).
     monitors: tuple[tuple[int, int], ...] = ()
+    maintenance: tuple[Maintenance, ...] = ()
 
 
 def window_figures(
@@ -60,14 +68,27 @@ def window_figures(
 
 
 async def compute_months(
-    session: AsyncSession, services: Sequence[ServiceInfo], month: Month, now: datetime
+    session: AsyncSession,
+    services: Sequence[ServiceInfo],
+    month: Month,
+    now: datetime,
+    starts: Mapping[int, int] | None = None,
 ) -> list[ServiceMonth]:
     """The month's figures for each service (its customer's calendar month), from the
-    stored segments. Fold first if results may be pending."""
+    stored segments. Fold first if results may be pending. ``starts`` moves a service's
+    period start (to where its previous closed month ended, whatever its time zone
+    says now: ``app.reporting.statements.month_figures_for``)."""
     if not services:
         return []
     policies = await load_policies(session, {s.policy_id for s in services})
-    periods = {s.id: month_period(month, s.timezone) for s in services}
+    starts = starts or {}
+    periods = {
+        s.id: (
+            starts.get(s.id, month_period(month, s.timezone)[0]),
+            month_period(month, s.timezone)[1],
+        )
+        for s in services
+    }
     windows = [evaluation_window(periods[s.id], policies[s.policy_id]) for s in services]
     span = (min(w[0] for w in windows), max(w[1] for w in windows))
     state = await load_state(session, [s.id for s in services], span)
@@ -79,6 +100,7 @@ async def compute_months(
             policies[service.policy_id],
             window_figures(state, service, policies[service.policy_id], periods[service.id], at),
             tuple(sorted(state.monitors[service.id])),
+            tuple(sorted(state.maintenance[service.id], key=lambda w: (w.start, w.end))),
         )
         for service in services
     ]

@@ -178,3 +178,26 @@ async def load_state(
             Maintenance(to_epoch(starts_at), to_epoch(ends_at), to_epoch(announced_at))
         )
     return state
+
+
+async def load_segments(
+    session: AsyncSession, monitor_ids: Sequence[int], span: Interval
+) -> dict[int, dict[str, list[Segment]]]:
+    """These monitors' segments overlapping ``span``, by monitor and location."""
+    found: dict[int, dict[str, list[Segment]]] = defaultdict(lambda: defaultdict(list))
+    ids = sorted(set(monitor_ids))
+    for i in range(0, len(ids), MANY_SERVICES):
+        query = select(
+            LocationSegment.monitor_id,
+            LocationSegment.location,
+            LocationSegment.start,
+            LocationSegment.end,
+            LocationSegment.failing,
+        ).where(
+            LocationSegment.monitor_id.in_(ids[i : i + MANY_SERVICES]),
+            LocationSegment.end > span[0],
+            LocationSegment.start < span[1],
+        )
+        for monitor_id, location, start, end, failing in await session.execute(query):
+            found[monitor_id][location].append(Segment(start, end, failing))
+    return found

@@ -107,6 +107,7 @@ def statement_content(item: ServiceMonth) -> dict[str, Any]:
             "service_starts_at": service.starts_at,
             "service_ends_at": service.ends_at,
             "monitors": [{"id": m, "quorum": q} for m, q in item.monitors],
+            "maintenance": [[w.start, w.end, w.announced_at] for w in item.maintenance],
         },
         "figures": frozen_figures(item.figures),
     }
@@ -174,10 +175,11 @@ def digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def adjustment(frozen: FrozenStatement, current: ServiceMonth) -> dict[str, Any] | None:
+def adjustment(frozen: FrozenStatement, figures: MonthFigures) -> dict[str, Any] | None:
     """What a closed month's figures would be now (as statement figures), with the
-    credit delta, if anything changed; None if nothing did."""
-    now = frozen_figures(current.figures)
+    credit delta, if anything changed; None if nothing did. ``figures`` must come from
+    late data under the statement's own terms (``app.reporting.adjustments``)."""
+    now = frozen_figures(figures)
     if all(frozen.figures.get(name) == now[name] for name in FIGURE_FIELDS):
         return None
     delta = Decimal(now["credit_amount"]) - Decimal(frozen.figures["credit_amount"])
@@ -196,6 +198,20 @@ async def statements_for(
 def existed_in(service: ServiceInfo, month: Month) -> bool:
     start, end = month_period(month, service.timezone)
     return service.starts_at < end and (service.ends_at is None or service.ends_at > start)
+
+
+async def month_figures_for(
+    session: AsyncSession, services: Sequence[ServiceInfo], month: Month, now: datetime
+) -> list[ServiceMonth]:
+    """The month's figures of each service, starting where its previous month's
+    statement ended: a time-zone change after a close neither overlaps the closed
+    month (downtime paid twice) nor leaves a gap."""
+    previous = await statements_for(session, month.previous(), [s.id for s in services])
+    starts = {
+        service_id: read_statement(statement.content).period[1]
+        for service_id, statement in previous.items()
+    }
+    return await compute_months(session, services, month, now, starts)
 
 
 class MonthNotOver(ValueError):
@@ -221,7 +237,7 @@ async def close_month(
     services = [s for s in await load_services(session) if existed_in(s, month)]
     existing = await statements_for(session, month)
     missing = [s for s in services if s.id not in existing]
-    for item in await compute_months(session, missing, month, now):
+    for item in await month_figures_for(session, missing, month, now):
         content = statement_content(item)
         session.add(
             Statement(

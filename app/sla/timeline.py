@@ -178,6 +178,21 @@ def restart_point(results: Sequence[Observation], dirty_from: int) -> int | None
     return restart
 
 
+def first_difference(old: Sequence[Segment], new: Sequence[Segment]) -> int | None:
+    """The earliest instant where two segment lists (sorted, as stored) disagree, or
+    None if they are equal. A segment that only grew or shrank differs from its end."""
+    for a, b in zip(old, new, strict=False):
+        if a == b:
+            continue
+        if a.start == b.start and a.failing == b.failing:
+            return min(a.end, b.end)
+        return min(a.start, b.start)
+    if len(old) == len(new):
+        return None
+    longer = old if len(old) > len(new) else new
+    return longer[min(len(old), len(new))].start
+
+
 def splice(
     stored: Sequence[Segment], refolded: Sequence[Segment], restart: int | None
 ) -> list[Segment]:
