@@ -2,24 +2,97 @@
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
+from app import db
 from app.sla.periods import to_epoch, utc_text
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 LOCATION_RE = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
 
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (PostgreSQL refuses NUL; a lone surrogate is not
+    Unicode and cannot even be written as UTF-8), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must not contain lone surrogates (\\ud800-\\udfff): not valid Unicode"
+    return None
+
+
+MAX_NESTING = 32  # levels of lists and objects in a free-form JSON value
+
+
+def value_problem(value: Any) -> str | None:
+    """The first string, key or number inside ``value`` (strings, numbers, lists,
+    dicts; models are checked by their own validators) that cannot be stored, or
+    None. Iterative, so no input nests deep enough to exhaust the stack."""
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+        elif isinstance(item, float):
+            problem = None if math.isfinite(item) else "must be a finite number"
+        elif isinstance(item, Decimal):
+            problem = None if item.is_finite() else "must be a finite number"
+        elif isinstance(item, dict | list | tuple):
+            if depth >= MAX_NESTING:
+                return f"{where or 'the value'} nests more than {MAX_NESTING} levels deep"
+            if isinstance(item, dict):
+                for key, member in item.items():
+                    if isinstance(key, str) and (problem := text_problem(key)):
+                        return f"{where}[{key!r}]: the key {problem}"
+                    pending.append((member, f"{where}[{key!r}]", depth + 1))
+            else:
+                pending.extend((member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item))
+            continue
+        else:
+            continue
+        if problem is not None:
+            return f"{where}: {problem}" if where else problem
+    return None
+
+
+def check_text(text: str) -> str:
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error, not a no-op."""
+    """Request bodies refuse unknown fields, so a typo is an error, not a no-op. Every
+    string in them (list items, dict keys and values included) must be storable: no
+    NUL, no lone surrogate; every number finite. A 422 names the field."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        problem = value_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ReadModel(BaseModel):
@@ -38,13 +111,34 @@ def check_timezone(name: str) -> str:
 
 
 def _max_places(places: int) -> AfterValidator:
+    """At most ``places`` decimal places (the column's scale), so what is stored is
+    exactly what was sent; the value comes back in plain form (``1E+2`` -> ``100``,
+    ``-0`` -> ``0``), as a read would show it."""
+
     def check(value: Decimal) -> Decimal:
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -places:
             raise ValueError(f"at most {places} decimal places")
-        return value
+        return Decimal(0) if value.is_zero() else db.plain_decimal(value)
 
     return AfterValidator(check)
+
+
+# The instants the API takes: from the epoch to the end of 9998 in UTC (the months the
+# API reports on), so every instant converts to UTC and back without overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
+# Check results: from 2000 (a clock that says 1970 is wrong, not history).
+EARLIEST_RESULT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def in_range(moment: datetime) -> datetime:
+    """An instant within EARLIEST..LATEST, in UTC and floored to the whole second."""
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(
+            f"must be from {utc_text(to_epoch(EARLIEST))} to {utc_text(to_epoch(LATEST))} in UTC"
+        )
+    return whole_seconds(moment.astimezone(UTC))
 
 
 def whole_seconds(moment: datetime) -> datetime:
@@ -77,12 +171,26 @@ UTCTime = Annotated[
 # Input.
 Slug = Annotated[str, Field(pattern=SLUG_RE, description="lowercase letters, digits, hyphens")]
 Timezone = Annotated[str, AfterValidator(check_timezone)]
-Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False), _max_places(6)]
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), _max_places(2)]
+# Decimals are bounded by their columns (app.db.Percent, app.db.Money): no more places
+# than the column's scale, no more digits than its precision.
+_PERCENT, _MONEY = db.Percent(), db.Money()
+MAX_MONEY = Decimal(10) ** (_MONEY.precision - _MONEY.scale) - Decimal(1).scaleb(-_MONEY.scale)
+MAX_MULTIPLIER = Decimal(1000)
+Percent = Annotated[
+    Decimal, Field(ge=0, le=100, allow_inf_nan=False), _max_places(_PERCENT.scale)
+]
+Money = Annotated[
+    Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), _max_places(_MONEY.scale)
+]
+# A Percent column holding a factor (hourly_multiplier).
+Multiplier = Annotated[
+    Decimal, Field(ge=0, le=MAX_MULTIPLIER, allow_inf_nan=False), _max_places(_PERCENT.scale)
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-# An instant given to the API, with an explicit offset; kept to the whole second (floored).
-Instant = Annotated[AwareDatetime, AfterValidator(whole_seconds)]
+# An instant given to the API, with an explicit offset; kept to the whole second (floored)
+# and refused outside EARLIEST..LATEST.
+Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
 
 # Ids are 64-bit in the database: a larger number is a 422, not a driver overflow.
 MAX_ID = 2**63 - 1
