@@ -107,8 +107,9 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(f"uptally: {exc}", file=sys.stderr)
         return 2
     print(token)
+    article = "an" if args.scope[0] in "aeiou" else "a"
     bound = f" for {', '.join(sorted(set(args.location)))}" if args.location else ""
-    print(f"(a {args.scope} key{bound}; it is shown only this once)", file=sys.stderr)
+    print(f"({article} {args.scope} key{bound}; it is shown only this once)", file=sys.stderr)
     return 0
 
 

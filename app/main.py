@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,7 @@ from app.api import (
     results,
     services,
 )
+from app.api.errors import validation_error
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.metrics import AppCollector, lag_histogram
@@ -175,6 +177,9 @@ def create_app(settings: Settings) -> FastAPI:
         metrics,
     ):
         app.include_router(module.router)
+
+    # Every 422 renders, whatever was sent (NaN, invalid Unicode): app.api.errors.
+    app.exception_handler(RequestValidationError)(validation_error)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

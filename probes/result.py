@@ -7,6 +7,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_MESSAGE = 1000  # characters of an error or warning, as the server stores them
+
+
+def clean_message(text: str | None, limit: int = MAX_MESSAGE) -> str | None:
+    """``text`` as a result's error or warning can always be stored and sent: a NUL
+    (which PostgreSQL refuses) written as ``\\x00``, a lone surrogate (not Unicode, so
+    not JSON) as ``\\udXXX``, and at most ``limit`` characters. A message quoting what a
+    target sent must not make its result one the server can never accept."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:limit]
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
@@ -19,6 +37,11 @@ class ProbeResult:
     details: Mapping[str, Any] = field(default_factory=dict)
     # Passed, but with something to act on (slow response, certificate expiring soon).
     warning: str | None = None
+
+    def __post_init__(self) -> None:
+        # Cleaned where made, so no probe's message can wedge a buffer or a batch.
+        object.__setattr__(self, "error", clean_message(self.error))
+        object.__setattr__(self, "warning", clean_message(self.warning))
 
     @property
     def degraded(self) -> bool:

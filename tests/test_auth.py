@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.auth import hash_token
 from app.db import make_engine, make_sessionmaker
-from app.models import ApiKey
+from app.models import ApiKey, CheckResult
 from tests.conftest import Api
 from tests.helpers import make_key, make_other_customer
 
@@ -119,3 +119,121 @@ async def test_customer_key_needs_an_existing_customer(db_url: str) -> None:
         await make_key(db_url, "customer", "ghost")
     with pytest.raises(ValueError, match="needs --customer"):
         await make_key(db_url, "customer")
+
+
+# ------------------------------------------------------------------ agent keys and locations
+
+
+def _result(monitor_id: int, location: str) -> dict[str, Any]:
+    return {
+        "monitor_id": monitor_id,
+        "location": location,
+        "checked_at": "2025-06-01T12:00:00Z",
+        "ok": False,
+    }
+
+
+async def _stored(db_url: str) -> int:
+    engine = make_engine(db_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(CheckResult)) or 0)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def far_monitor(api: Api, catalog: dict[str, Any]) -> dict[str, Any]:
+    """A monitor probed from the server ("local") and from "fra" and "nyc"."""
+    return await api.create(
+        "/api/v1/monitors",
+        {
+            "service_id": catalog["service"]["id"],
+            "name": "far",
+            "kind": "tcp",
+            "target": "db.acme.example:5432",
+            "locations": ["local", "fra", "nyc"],
+            "quorum": 2,
+        },
+    )
+
+
+async def test_an_agent_key_reads_only_its_locations_assignment(
+    api: Api, db_url: str, far_monitor: dict[str, Any]
+) -> None:
+    fra = await make_key(db_url, "agent", locations=["fra"])
+    listed = await api.page("/api/v1/agent/monitors?location=fra", token=fra)
+    assert [m["id"] for m in listed["items"]] == [far_monitor["id"]]
+    for other in ("local", "nyc", "ams"):
+        response = await api.call(
+            "GET", f"/api/v1/agent/monitors?location={other}", token=fra, expect=403
+        )
+        detail = response.json()["detail"]
+        assert "bound to location(s) fra" in detail and repr(other) in detail
+    # A key for several locations reads each of them; admins read any.
+    both = await make_key(db_url, "agent", locations=["nyc", "fra"])
+    for location in ("fra", "nyc"):
+        await api.page(f"/api/v1/agent/monitors?location={location}", token=both)
+    await api.page("/api/v1/agent/monitors?location=local")
+
+
+async def test_an_agent_key_pushes_only_its_locations_results(
+    api: Api, db_url: str, far_monitor: dict[str, Any]
+) -> None:
+    """The issue's forgery: an agent of "fra" pushing a failure for the server's own
+    location, to reach the quorum alone. Refused whole; nothing stored."""
+    fra = await make_key(db_url, "agent", locations=["fra"])
+    ident = far_monitor["id"]
+    forged = [_result(ident, "fra"), _result(ident, "local")]
+    response = await api.call(
+        "POST", "/api/v1/results", json={"results": forged}, token=fra, expect=403
+    )
+    detail = response.json()["detail"]
+    assert "row 1" in detail and "bound to location(s) fra" in detail and "'local'" in detail
+    assert await _stored(db_url) == 0
+    ok = await api.call(
+        "POST", "/api/v1/results", json={"results": forged[:1]}, token=fra, expect=202
+    )
+    assert ok.json() == {"accepted": 1}
+    # Admins push for any location.
+    await api.call("POST", "/api/v1/results", json={"results": forged[1:]}, expect=202)
+    assert await _stored(db_url) == 2
+
+
+async def test_an_agent_key_from_before_location_binding_may_do_nothing(
+    api: Api, db_url: str, far_monitor: dict[str, Any]
+) -> None:
+    """Keys created before binding have no locations: refused everywhere, with the way
+    out in the message (not every location, which was the hole)."""
+    token = await make_key(db_url, "agent", locations=["fra"])
+    engine = make_engine(db_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            key = await session.scalar(select(ApiKey).where(ApiKey.scope == "agent"))
+            assert key is not None
+            key.locations = []
+            await session.commit()
+    finally:
+        await engine.dispose()
+    response = await api.call("GET", "/api/v1/agent/monitors?location=fra", token=token, expect=403)
+    assert "bound to no location" in response.text and "--location" in response.text
+    rows = [_result(far_monitor["id"], "fra")]
+    await api.call("POST", "/api/v1/results", json={"results": rows}, token=token, expect=403)
+    assert await _stored(db_url) == 0
+
+
+async def test_agent_keys_need_locations_and_only_agent_keys_take_them(db_url: str) -> None:
+    with pytest.raises(ValueError, match="an agent key needs --location NAME"):
+        await make_key(db_url, "agent")
+    with pytest.raises(ValueError, match="--location applies to agent keys only"):
+        await make_key(db_url, "billing", locations=["fra"])
+    with pytest.raises(ValueError, match="--location 'Fra 1'"):
+        await make_key(db_url, "agent", locations=["fra", "Fra 1"])
+    await make_key(db_url, "agent", locations=["nyc", "fra", "nyc"])
+    engine = make_engine(db_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            keys = list(await session.scalars(select(ApiKey)))
+    finally:
+        await engine.dispose()
+    assert [key.locations for key in keys] == [["fra", "nyc"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,30 @@ def test_keys_create_prints_a_token_once(
     assert "shown only this once" in out.err
     assert main(["keys", "create", "--scope", "customer", "--customer", "nobody"]) == 2
     assert "no customer with slug 'nobody'" in capsys.readouterr().err
+
+
+def test_agent_keys_are_bound_to_the_locations_they_name(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("UPTALLY_DATABASE_URL", url)
+    blocking(upgrade, url)
+    assert main(["keys", "create", "--scope", "agent"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "an agent key needs --location NAME" in out.err
+    assert main(["keys", "create", "--scope", "admin", "--location", "fra"]) == 2
+    assert "--location applies to agent keys only" in capsys.readouterr().err
+    assert main(["keys", "create", "--scope", "agent", "--location", "FRA"]) == 2
+    assert "--location 'FRA'" in capsys.readouterr().err
+    argv = ["keys", "create", "--scope", "agent", "--location", "nyc", "fra", "--location", "ams"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("upt_")
+    assert "(an agent key for ams, fra, nyc; it is shown only this once)" in out.err
+    with sqlite3.connect(f"{tmp_path}/cli.db") as db:
+        assert db.execute("SELECT scope, locations FROM api_keys").fetchall() == [
+            ("agent", '["ams", "fra", "nyc"]')
+        ]
 
 
 def test_bad_setting_is_named(

@@ -12,6 +12,7 @@ import httpx
 
 from app.monitoring.checks import ResultIn
 from app.sla.periods import utc_text
+from probes.result import clean_message
 
 ASSIGNMENT_READS = 3  # tries at reading every page of one version of the assignment
 
@@ -77,12 +78,20 @@ class ServerClient:
 
 
 def results_body(rows: Sequence[ResultIn]) -> dict[str, Any]:
-    """The request body: unset fields left out, instants as RFC 3339 text."""
+    """The request body: unset fields left out, instants as RFC 3339 text, and the
+    error and warning cleaned (``clean_message``): a row buffered with a NUL or a lone
+    surrogate is sent as one the server accepts, instead of being refused forever (or
+    failing to encode) at the head of the buffer."""
     return {
         "results": [
             {
                 **{k: v for k, v in asdict(row).items() if v is not None},
                 "checked_at": utc_text(row.checked_at),
+                **{
+                    name: clean_message(text)
+                    for name, text in (("error", row.error), ("warning", row.warning))
+                    if text is not None
+                },
             }
             for row in rows
         ]

@@ -60,14 +60,19 @@ def parse_month(month: str, where: str = "query") -> Month:
         raise invalid((where, "month"), str(exc), month) from None
 
 
-async def _fold_for(request: Request, session: AsyncSession, service_ids: list[int] | None) -> None:
-    """Bring the stored timeline up to date for these services before reporting."""
-    monitor_ids = None
-    if service_ids is not None:
-        monitor_ids = list(
-            await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
-        )
-    await fold_pending(get_runtime(request).sessions, monitor_ids)
+async def _fold_for(request: Request, session: AsyncSession, service_ids: list[int] | None) -> bool:
+    """Bring the stored timeline up to date for these services before reporting, within
+    the read budget when that means folding everyone's results. Returns whether
+    results are still waiting to be folded (a burst the folder is catching up with)."""
+    runtime = get_runtime(request)
+    if service_ids is None:
+        budget = runtime.settings.read_fold_budget_seconds
+        return not (await fold_pending(runtime.sessions, budget_seconds=budget)).complete
+    monitor_ids = list(
+        await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
+    )
+    await fold_pending(runtime.sessions, monitor_ids)
+    return False
 
 
 @router.get("/services/{service_id}/sla", response_model=SlaRead)
@@ -130,7 +135,7 @@ async def credits(
     ]
     services = existing[offset:] if limit is None else existing[offset : offset + limit]
     ids = [s.id for s in services]
-    await _fold_for(request, session, ids if who.customer_id is not None else None)
+    pending = await _fold_for(request, session, ids if who.customer_id is not None else None)
     now = datetime.now(UTC)
     current = await month_figures_for(session, services, period, now)
     statements = await statements_for(session, period, ids)
@@ -147,12 +152,17 @@ async def credits(
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
+    headers = {"X-Uptally-Pending-Results": "true" if pending else "false"}
     if wants_csv:
-        return Response(_csv(items), media_type="text/csv; charset=utf-8")
+        return Response(_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
     # The rows are built from JSON-ready values already: serialise them directly
     # rather than validating 10,000 models twice (CreditsPage documents the shape).
-    page = {"month": str(period), **envelope(items, len(existing), limit, offset)}
-    return Response(json.dumps(page), media_type="application/json")
+    page = {
+        "month": str(period),
+        **envelope(items, len(existing), limit, offset),
+        "pending_results": pending,
+    }
+    return Response(json.dumps(page), media_type="application/json", headers=headers)
 
 
 CREDIT_FIELDS = list(CreditItem.model_fields)

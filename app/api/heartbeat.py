@@ -6,6 +6,7 @@ up. GET is accepted too, since that is what ``curl URL`` in a crontab sends.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,12 +23,19 @@ from app.sla.periods import from_epoch, to_epoch
 
 router = APIRouter(tags=["heartbeat"])
 
+# What a token can look like (monitors get secrets.token_urlsafe(24); the column holds
+# 64). Anything else is no token, a 404 before the database is asked (which would
+# refuse a NUL).
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 @router.post("/heartbeat/{token}", operation_id="heartbeat_post", response_model=HeartbeatReply)
 @router.get("/heartbeat/{token}", operation_id="heartbeat_get", response_model=HeartbeatReply)
 async def heartbeat(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> HeartbeatReply:
+    if not _TOKEN.fullmatch(token):
+        raise HTTPException(404, "unknown heartbeat token")
     monitor = await session.scalar(
         select(Monitor).where(Monitor.heartbeat_token == token, Monitor.kind == "heartbeat")
     )

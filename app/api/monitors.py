@@ -37,6 +37,9 @@ from app.sla.periods import from_epoch
 
 router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
 
+# The epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+_FIRST_INSTANT, _LAST_INSTANT = -62_135_596_800, 253_402_300_799
+
 # A read's fields that a patch may carry only unchanged (so a GET can be sent back).
 _READ_ONLY = ("id", "service_id", "kind", "heartbeat_url")
 
@@ -186,7 +189,12 @@ async def recent_results(
     await load_monitor(session, who, monitor_id)
     query = (
         select(CheckResult)
-        .where(CheckResult.monitor_id == monitor_id)
+        .where(
+            CheckResult.monitor_id == monitor_id,
+            # Only instants a datetime can hold: a row stored before checked_at was
+            # bounded (year 1, say) must not make every read of the list fail.
+            CheckResult.checked_at.between(_FIRST_INSTANT, _LAST_INSTANT),
+        )
         .order_by(CheckResult.checked_at.desc(), CheckResult.location)
     )
     if location is not None:

@@ -57,15 +57,24 @@ class Folded:
 
     pairs: int
     services: frozenset[int]
+    complete: bool = True
 
 
 async def fold_pending(
     sessions: async_sessionmaker[AsyncSession],
     monitor_ids: Collection[int] | None = None,
+    *,
+    budget_seconds: float | None = None,
 ) -> Folded:
     """Fold what the log marks: all of it (consuming the log), or only the given
     monitors' pairs (leaving the log for the folder). State changes are reconciled in
-    the same transaction as the segments they come from."""
+    the same transaction as the segments they come from.
+
+    Folding all of it takes only the log rows present when it starts, so a steady
+    stream of new batches cannot keep it going; with ``budget_seconds`` it stops after
+    the pass that used the budget up (``Folded.complete`` says whether it got through).
+    A request that reports figures passes a budget: its latency stays bounded during a
+    burst, and the figures say that results are still pending."""
     if monitor_ids is not None:
         wanted = set(monitor_ids)
         async with sessions() as session:
@@ -75,12 +84,18 @@ async def fold_pending(
             services = await _fold_pairs(session, pairs)
         return Folded(len(pairs), frozenset(services))
 
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    async with sessions() as session:
+        upto = await session.scalar(select(func.max(DirtyMarks.id)))
     folded, touched = 0, set[int]()
-    while True:
+    while upto is not None:
+        if deadline is not None and time.monotonic() >= deadline:
+            return Folded(folded, frozenset(touched), complete=False)
         async with sessions() as session, session.begin():
             rows = (
                 await session.execute(
                     select(DirtyMarks.id, DirtyMarks.marks)
+                    .where(DirtyMarks.id <= upto)
                     .order_by(DirtyMarks.id)
                     .limit(LOG_ROWS_PER_PASS)
                     # Several processes on PostgreSQL each take different log rows.
@@ -88,11 +103,17 @@ async def fold_pending(
                 )
             ).all()
             if not rows:
-                return Folded(folded, frozenset(touched))
+                break
             pairs = merge_marks(marks for _, marks in rows)
             touched |= await _fold_pairs(session, pairs)
             await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
             folded += len(pairs)
+    return Folded(folded, frozenset(touched))
+
+
+async def pending_marks(session: AsyncSession) -> bool:
+    """Whether stored results are still waiting to be folded."""
+    return await session.scalar(select(DirtyMarks.id).limit(1)) is not None
 
 
 async def _fold_pairs(session: AsyncSession, pairs: dict[Pair, int]) -> set[int]:

@@ -23,6 +23,7 @@ from app.models import CheckResult, DirtyMarks, Monitor
 from app.monitoring.checks import ResultIn
 from app.monitoring.marks import encode
 from app.sla.timeline import Observation, dedupe
+from probes.result import clean_message
 
 FUTURE_TOLERANCE = 300  # seconds a result may be ahead of the server's clock
 
@@ -224,7 +225,8 @@ def _values(row: ResultIn, at: int, ok: bool, interval: int, now: int) -> dict[s
         "interval_seconds": interval,
         "latency_ms": row.latency_ms,
         "status_code": row.status_code,
-        "error": row.error[:1000] if row.error else None,
-        "warning": row.warning[:1000] if row.warning else None,
+        # Storable whatever made the row (a NUL would fail the insert on PostgreSQL).
+        "error": clean_message(row.error) if row.error else None,
+        "warning": clean_message(row.warning) if row.warning else None,
         "received_at": now,
     }

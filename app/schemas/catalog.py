@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from app.schemas.common import (
     LOCATION_RE,
@@ -15,6 +16,7 @@ from app.schemas.common import (
     Instant,
     Money,
     MoneyStr,
+    Multiplier,
     Name,
     Percent,
     ReadModel,
@@ -22,6 +24,7 @@ from app.schemas.common import (
     Strict,
     Timezone,
     UTCTime,
+    value_problem,
 )
 from app.sla.policy import CreditTier, tier_problems
 from probes.targets import TargetError, parse_host_port, validate_host, validate_http_url
@@ -68,7 +71,7 @@ class SlaPolicyCreate(Strict):
     target_percent: Percent = Field(gt=0)
     credit_tiers: list[CreditTierIn] = Field(default_factory=list, max_length=50)
     credit_formula: Literal["tiered", "hourly", "per_started_hour_beyond_allowance"] = "tiered"
-    hourly_multiplier: Decimal = Field(default=Decimal(1), ge=0, le=1000, allow_inf_nan=False)
+    hourly_multiplier: Multiplier = Decimal(1)
     percent_per_hour: Percent = Decimal(0)
     credit_cap_percent: Percent = Decimal(100)
     min_credit_amount: Money = Decimal(0)
@@ -98,7 +101,7 @@ class SlaPolicyUpdate(Strict):
     target_percent: Percent | None = None
     credit_tiers: list[CreditTierIn] | None = None
     credit_formula: Literal["tiered", "hourly", "per_started_hour_beyond_allowance"] | None = None
-    hourly_multiplier: Decimal | None = None
+    hourly_multiplier: Multiplier | None = None
     percent_per_hour: Percent | None = None
     credit_cap_percent: Percent | None = None
     min_credit_amount: Money | None = None
@@ -199,19 +202,42 @@ KIND_OPTIONS: dict[str, frozenset[str]] = {
 }
 ALL_OPTIONS = frozenset().union(*KIND_OPTIONS.values())
 
+# Option sizes are bounded: a monitor is read by every agent of its locations on
+# every assignment change, so one must stay small.
+MAX_HEADERS = 50
+# An HTTP field name is a token (RFC 9110); a value is visible ASCII, spaces and tabs
+# (no CR/LF to split the request, nothing the HTTP client would refuse when probing).
+HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")]
+HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[\t\x20-\x7e]*$")]
+Answer = Annotated[str, Field(min_length=1, max_length=1024)]
+MAX_JSON_EXPECTED = 4096  # characters of json_expected as compact JSON
+
+
+def _json_expected(value: Any) -> Any:
+    if value is None:
+        return value
+    problem = value_problem(value)  # before dumping: nesting, NaN, invalid text
+    if problem is not None:
+        raise ValueError(problem)
+    if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False)) > MAX_JSON_EXPECTED:
+        raise ValueError(f"at most {MAX_JSON_EXPECTED} characters as JSON")
+    return value
+
 
 class OptionFields(Strict):
     """Kind-specific options; each applies only to the kinds in KIND_OPTIONS."""
 
     # http
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] | None = None
-    headers: dict[str, str] | None = None
+    headers: dict[HeaderName, HeaderValue] | None = Field(default=None, max_length=MAX_HEADERS)
     body: str | None = Field(default=None, max_length=65_536)
     expected_status: list[int] | None = Field(default=None, min_length=1, max_length=100)
     keyword: str | None = Field(default=None, min_length=1, max_length=1000)
     keyword_absent: bool | None = None
-    json_path: str | None = Field(default=None, pattern=r"^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$")
-    json_expected: Any = None
+    json_path: str | None = Field(
+        default=None, max_length=1000, pattern=r"^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$"
+    )
+    json_expected: Annotated[Any, AfterValidator(_json_expected)] = None
     degraded_latency_ms: int | None = Field(default=None, ge=1, le=600_000)
     follow_redirects: bool | None = None
     verify_tls: bool | None = None
@@ -222,12 +248,12 @@ class OptionFields(Strict):
     record_type: Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "CAA", "SRV", "PTR"] | (
         None
     ) = None
-    expected_answers: list[str] | None = Field(default=None, max_length=100)
-    resolver: str | None = None
+    expected_answers: list[Answer] | None = Field(default=None, max_length=100)
+    resolver: str | None = Field(default=None, max_length=300)
     # tls
     warn_days: int | None = Field(default=None, ge=0, le=365)
     min_days_left: int | None = Field(default=None, ge=0, le=365)
-    server_name: str | None = None
+    server_name: str | None = Field(default=None, max_length=253)
     # icmp
     packet_count: int | None = Field(default=None, ge=1, le=10)
     # heartbeat
@@ -263,7 +289,7 @@ Target = Annotated[str, Field(max_length=2048)]
 IntervalSeconds = Annotated[int, Field(ge=10, le=31 * 86_400)]
 TimeoutSeconds = Annotated[int, Field(ge=1, le=120)]
 Locations = Annotated[list[str], Field(min_length=1, max_length=20)]
-Quorum = Annotated[int, Field(ge=1)]
+Quorum = Annotated[int, Field(ge=1, le=20)]
 Confirmations = Annotated[int, Field(ge=1, le=20)]
 
 
@@ -382,7 +408,7 @@ class MonitorUpdate(OptionFields):
     service_id: int | None = Field(default=None, description="read-only: accepted when unchanged")
     kind: MonitorKind | None = Field(default=None, description="read-only: accepted when unchanged")
     heartbeat_url: str | None = Field(
-        default=None, description="read-only: accepted when unchanged"
+        default=None, max_length=2048, description="read-only: accepted when unchanged"
     )
 
 

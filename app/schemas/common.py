@@ -63,7 +63,9 @@ def value_problem(value: Any) -> str | None:
                         return f"{where}[{key!r}]: the key {problem}"
                     pending.append((member, f"{where}[{key!r}]", depth + 1))
             else:
-                pending.extend((member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item))
+                pending.extend(
+                    (member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item)
+                )
             continue
         else:
             continue
@@ -176,9 +178,7 @@ Timezone = Annotated[str, AfterValidator(check_timezone)]
 _PERCENT, _MONEY = db.Percent(), db.Money()
 MAX_MONEY = Decimal(10) ** (_MONEY.precision - _MONEY.scale) - Decimal(1).scaleb(-_MONEY.scale)
 MAX_MULTIPLIER = Decimal(1000)
-Percent = Annotated[
-    Decimal, Field(ge=0, le=100, allow_inf_nan=False), _max_places(_PERCENT.scale)
-]
+Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False), _max_places(_PERCENT.scale)]
 Money = Annotated[
     Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False), _max_places(_MONEY.scale)
 ]

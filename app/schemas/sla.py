@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Annotated
 
-from app.schemas.common import LOCATION_RE, Ident, ReadModel, Strict, UTCTime
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.schemas.common import (
+    EARLIEST_RESULT,
+    LATEST,
+    LOCATION_RE,
+    Ident,
+    ReadModel,
+    UTCTime,
+    check_text,
+)
+
+# Free text of a result: storable (no NUL; the body is parsed as JSON by pydantic-core,
+# which refuses lone surrogates), checked in Python only when present.
+ResultText = Annotated[str, Field(max_length=1000), AfterValidator(check_text)]
 
 
-class ResultRow(Strict):
-    # Batches hold thousands of rows: skip whitespace stripping (no free text here
-    # but `error`, kept as sent).
+class ResultRow(BaseModel):
+    # Batches hold thousands of rows: not `Strict` (no whitespace stripping, no Python
+    # validator per field); unknown fields are still refused.
     model_config = ConfigDict(extra="forbid")
 
     monitor_id: Ident
     location: str = Field(pattern=LOCATION_RE)
-    # Not `Instant`: a Python validator per row costs ingestion; the endpoint floors it.
-    checked_at: AwareDatetime = Field(description="kept to the whole second")
+    # Not `Instant`: a Python validator per row costs ingestion; the bounds are checked
+    # by pydantic-core and the endpoint floors it.
+    checked_at: AwareDatetime = Field(
+        ge=EARLIEST_RESULT, le=LATEST, description="kept to the whole second; from 2000"
+    )
     ok: bool
     latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)
     status_code: int | None = Field(default=None, ge=100, le=599)
-    error: str | None = Field(default=None, max_length=1000)
-    warning: str | None = Field(
-        default=None, max_length=1000, description="a passing check's warning (e.g. TLS expiry)"
+    error: ResultText | None = None
+    warning: ResultText | None = Field(
+        default=None, description="a passing check's warning (e.g. TLS expiry)"
     )
     interval_seconds: int | None = Field(
         default=None, ge=1, le=31 * 86_400, description="default: the monitor's interval"
@@ -39,7 +56,9 @@ class ResultRead(ReadModel):
     interval_seconds: int
 
 
-class ResultBatch(Strict):
+class ResultBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     results: list[ResultRow] = Field(min_length=1, max_length=10_000)
 
 
@@ -121,6 +140,10 @@ class CreditsPage(BaseModel):
     total: int = Field(description="services that existed in the month, over all pages")
     limit: int | None = Field(description="null: no limit was given, every row is here")
     offset: int
+    pending_results: bool = Field(
+        description="true: stored results were still waiting to be folded when the read's "
+        "time budget ran out (a burst); these figures do not include them yet"
+    )
 
 
 class CloseResult(BaseModel):
