@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from alembic.migration import MigrationContext
+from alembic.migration import MigrationContext, MigrationInfo
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -31,7 +32,9 @@ def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
         cursor.close()
 
 
-def _check_foreign_keys(ctx: MigrationContext, **_: Any) -> None:
+def _check_foreign_keys(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
     """Before each migration commits on SQLite: no row may point at nothing."""
     assert ctx.connection is not None
     broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -54,7 +57,7 @@ def _configure(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=sqlite,
             compare_type=True,
-            on_version_apply=[_check_foreign_keys] if sqlite else [],
+            on_version_apply=_check_foreign_keys if sqlite else None,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     # least this often, and for changed services after every fold.
     figures_max_age_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "info"
+    # Request bodies over these caps are refused with a 413 before they are read or
+    # parsed, and before authentication (app.api.limits). Every request but one has
+    # `max_body_bytes` (the catalog's bodies are a few kB); POST /api/v1/results has
+    # its own: a 10,000-row batch with every field set and a 1,000-character error on
+    # every row is 11.8 MB.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_results_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # The address customers reach this server at, for heartbeat URLs and links; by
     # default the address each request came in on.
     public_url: str | None = None

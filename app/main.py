@@ -31,6 +31,7 @@ from app.api import (
     services,
 )
 from app.api.errors import validation_error
+from app.api.limits import BodyLimits
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.metrics import AppCollector, lag_histogram
@@ -164,6 +165,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime  # read only by app.api.deps.get_runtime
+    # Bodies are capped, and /api/v1 needs a token, before any body is read or parsed.
+    app.add_middleware(
+        BodyLimits,
+        default=settings.max_body_bytes,
+        results=settings.max_results_body_bytes,
+        sessions=runtime.sessions,
+        settings=settings,
+    )
     for module in (
         health,
         customers,

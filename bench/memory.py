@@ -14,6 +14,7 @@ every memory-*.json there (so a run before a change and one after sit side by si
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -104,10 +105,8 @@ def healthz_while(server: Server, done: threading.Event) -> float:
         if done.is_set():
             break
         started = time.perf_counter()
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             httpx.get(server.url + "/healthz", timeout=60)
-        except httpx.HTTPError:
-            pass
         slowest = max(slowest, time.perf_counter() - started)
         time.sleep(0.05)
     return slowest
@@ -179,6 +178,14 @@ ATTACKS = [
         parallel=4,
     ),
     Attack(
+        "customers-1mib-bad-token-x4",
+        "1 MiB (the cap) to POST /api/v1/customers with an unknown token, four in parallel",
+        "/api/v1/customers",
+        lambda: junk_customer(1024 * 1024),
+        token="upt_not-a-key",
+        parallel=4,
+    ),
+    Attack(
         "customers-30mb-chunked-admin",
         "30 MB chunked (no Content-Length) to POST /api/v1/customers, admin token",
         "/api/v1/customers",
@@ -198,8 +205,14 @@ ATTACKS = [
         lambda: rows_within(16 * 1024 * 1024),
     ),
     Attack(
+        "results-16mib-empty-objects-admin",
+        "16 MiB of empty objects (5.6 million rows of {}) to POST /api/v1/results, admin token",
+        "/api/v1/results",
+        lambda: b'{"results":[' + b",".join([b"{}"] * ((16 * 1024 * 1024 - 14) // 3)) + b"]}",
+    ),
+    Attack(
         "results-10k-full-rows-admin",
-        "a legitimate 10,000-row batch (every field, 200-char errors: 3.3 MB), admin token",
+        "a legitimate 10,000-row batch (every field, 200-char errors: 3.6 MB), admin token",
         "/api/v1/results",
         full_batch,
         prepare=with_monitor,

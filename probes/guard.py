@@ -5,6 +5,9 @@ DNS answer that changes between check and connect (rebinding) cannot slip throug
 Anything that is not a global unicast address is refused (loopback, private,
 link-local, carrier-grade NAT, multicast, reserved, cloud metadata such as
 169.254.169.254), unless the operator allows private targets or lists the CIDR.
+IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4, IPv4-compatible,
+IPv4-translated) are judged by the IPv4 address they carry, so ``64:ff9b::7f00:1``
+is loopback as much as ``127.0.0.1`` is.
 """
 
 from __future__ import annotations
@@ -17,6 +20,31 @@ from dataclasses import dataclass, field
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# IPv6 prefixes whose last 32 bits (or, for 6to4, bits 16-47) are an IPv4 address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # ::ffff:0:a.b.c.d (RFC 2765)
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d (deprecated, RFC 4291)
+# RFC 8215's local-use NAT64 prefix: where the IPv4 address sits depends on the
+# operator's prefix length, so it is judged as what it is, a local-use address.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 address stands for, and the form, if it is one."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, "IPv4-mapped"
+    if address.sixtofour is not None:
+        return address.sixtofour, "6to4"
+    low = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address in _NAT64:
+        return low, "NAT64"
+    if address in _TRANSLATED:
+        return low, "IPv4-translated"
+    if address in _COMPATIBLE and not (address.is_loopback or address.is_unspecified):
+        return low, "IPv4-compatible"
+    return None
 
 
 class TargetRefused(Exception):
@@ -34,11 +62,16 @@ class AddressPolicy:
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be probed, or None if it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed_networks):
             return None
-        if address.is_global and not address.is_multicast:
+        if isinstance(address, ipaddress.IPv6Address):
+            embedded = embedded_ipv4(address)
+            if embedded is not None:
+                ipv4, form = embedded
+                reason = self.refusal(ipv4)
+                return None if reason is None else f"{address} ({form} form of {ipv4}): {reason}"
+        local_nat64 = isinstance(address, ipaddress.IPv6Address) and address in _LOCAL_NAT64
+        if address.is_global and not address.is_multicast and not local_nat64:
             return None
         if self.allow_private and not (address.is_multicast or address.is_unspecified):
             return None

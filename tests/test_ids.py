@@ -11,6 +11,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.db import Base
 from app.migrate import upgrade
 from tests.conftest import Api, blocking
@@ -167,3 +169,23 @@ def _rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
                 "api_keys",
             )
         }
+
+
+def test_a_migration_leaving_rows_that_point_at_nothing_is_refused(tmp_path: Path) -> None:
+    """Foreign keys are off while SQLite rebuilds tables; they are checked before each
+    migration commits, so a broken reference stops the upgrade instead of being kept."""
+    path = tmp_path / "broken.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    blocking(upgrade, url, "3c1d2e4f5a6b")
+    with sqlite3.connect(path) as db:  # foreign keys are off on a plain connection
+        db.execute(
+            "INSERT INTO api_keys VALUES (1, 'k', 'customer', 9, 'h', 'upt_1', "
+            "'2025-01-01 00:00:00', NULL)"
+        )
+    with pytest.raises(RuntimeError, match="rows pointing at nothing"):
+        blocking(upgrade, url)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("3c1d2e4f5a6b",)
+        ]
+        assert db.execute("SELECT count(*) FROM api_keys").fetchone() == (1,)

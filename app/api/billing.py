@@ -25,7 +25,7 @@ from app.api.deps import (
     owns,
 )
 from app.api.errors import invalid
-from app.models import Monitor
+from app.models import Monitor, Statement
 from app.monitoring.folding import fold_pending
 from app.reporting.adjustments import adjustments
 from app.reporting.compute import ServiceMonth
@@ -67,12 +67,16 @@ async def _fold_for(request: Request, session: AsyncSession, service_ids: list[i
     runtime = get_runtime(request)
     if service_ids is None:
         budget = runtime.settings.read_fold_budget_seconds
-        return not (await fold_pending(runtime.sessions, budget_seconds=budget)).complete
-    monitor_ids = list(
-        await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
-    )
-    await fold_pending(runtime.sessions, monitor_ids)
-    return False
+        folded = await fold_pending(runtime.sessions, budget_seconds=budget)
+    else:
+        monitor_ids = list(
+            await session.scalars(select(Monitor.id).where(Monitor.service_id.in_(service_ids)))
+        )
+        folded = await fold_pending(runtime.sessions, monitor_ids)
+    # A fold for a read leaves the log to the folder, which then finds nothing new to
+    # report: tell the figures cache here.
+    runtime.figures.invalidate(folded.services)
+    return not folded.complete
 
 
 @router.get("/services/{service_id}/sla", response_model=SlaRead)
@@ -128,10 +132,14 @@ async def credits(
     at once). ``Accept: text/csv`` or ``?format=csv`` for the same rows as CSV. Closed
     months show their statements and any adjustment since."""
     period = parse_month(month)
+    # A closed month lists the services it froze, whatever their dates say now.
+    frozen = set(
+        await session.scalars(select(Statement.service_id).where(Statement.month == str(period)))
+    )
     existing = [
         s
         for s in await load_services(session, customer_id=who.customer_id)
-        if existed_in(s, period)
+        if s.id in frozen or existed_in(s, period)
     ]
     services = existing[offset:] if limit is None else existing[offset : offset + limit]
     ids = [s.id for s in services]

@@ -26,6 +26,8 @@ IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+# The 401 without a token; app.api.limits answers it too, before reading a body.
+MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -71,7 +73,7 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token: send 'Authorization: Bearer <token>'",
+            MISSING_TOKEN,
             headers={"WWW-Authenticate": "Bearer"},
         )
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None

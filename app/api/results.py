@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, cast, select
@@ -45,6 +46,46 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
+# The most rows a batch may hold (ResultBatch's own limit), checked before any row is
+# validated: pydantic validates every row of a list before it finds it too long.
+MAX_ROWS: int = ResultBatch.model_json_schema()["properties"]["results"]["maxItems"]
+
+
+def rows_in(raw: bytes) -> int | None:
+    """How many rows ``raw`` holds when that could be over ``MAX_ROWS`` (None: it
+    cannot, or it is not even a batch; validation says what is wrong). Rows are
+    separated by commas, so fewer commas than ``MAX_ROWS`` settles it with a byte
+    count (the agent's batches of 1,000 rows); otherwise the body is parsed to count
+    its rows, not validated."""
+    if raw.count(b",") < MAX_ROWS:
+        return None
+    try:
+        parsed = pydantic_core.from_json(raw)
+    except ValueError:
+        return None
+    rows = parsed.get("results") if isinstance(parsed, dict) else None
+    return len(rows) if isinstance(rows, list) else None
+
+
+def parse_batch(raw: bytes) -> ResultBatch:
+    """The batch in ``raw``: too many rows is a 422 before any row is validated; then
+    parsed and validated in one pass by pydantic-core, not json.loads then Python
+    objects (the difference is most of this endpoint's cost on a large batch)."""
+    rows = rows_in(raw)
+    if rows is not None and rows > MAX_ROWS:
+        raise invalid(
+            ("body", "results"),
+            f"a batch holds at most {MAX_ROWS:,} results, this one {rows:,}: "
+            "send them in smaller batches",
+            type="too_long",
+        )
+    try:
+        return ResultBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        # No "input" echoed back: it may be bytes that are not even UTF-8.
+        raise located(exc, ("body",), with_input=False) from None
+
+
 @router.post(
     "/results",
     status_code=status.HTTP_202_ACCEPTED,
@@ -64,13 +105,7 @@ async def push_results(
     all of it, with a 422 whose ``loc`` names the row. An agent key pushes results for
     the locations it is bound to only: a row for another is a 403 naming the row, and
     nothing of the batch is stored."""
-    # Parsed and validated in one pass by pydantic-core, not json.loads then Python
-    # objects: the difference is most of this endpoint's cost on a large batch.
-    try:
-        body = ResultBatch.model_validate_json(await request.body())
-    except ValidationError as exc:
-        # No "input" echoed back: it may be bytes that are not even UTF-8.
-        raise located(exc, ("body",), with_input=False) from None
+    body = parse_batch(await request.body())
     if who.locations is not None:
         for index, result in enumerate(body.results):
             if not who.may_probe(result.location):

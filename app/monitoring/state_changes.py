@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from difflib import SequenceMatcher
+from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LocationSegment, Monitor, StateChange
@@ -82,37 +82,58 @@ async def recompute(
         )
         for service_id, monitor_id, name, quorum in rows:
             family[service_id].append((monitor_id, name, quorum))
-    since_all = min(services.values())
+    service_of = {m: sid for sid, members in family.items() for m, _, _ in members}
     quorums = {m: q for members in family.values() for m, _, q in members}
-    segments = await _segments(session, list(quorums), since_all)
-    stored = await _stored(session, list(monitors), list(services), since_all)
+    # Subjects whose instants lie close together share queries; one far back (a late
+    # result from last week) does not make the others load a week of history.
+    for since_group, group in _groups(services):
+        members_ids = [m for sid in group for m, _, _ in family[sid]]
+        group_monitors = {m: t for m, t in monitors.items() if service_of.get(m) in group}
+        segments = await _segments(session, members_ids, since_group)
+        stored = await _stored(session, list(group_monitors), group, since_group)
 
-    for monitor_id, since in sorted(monitors.items()):
-        if monitor_id not in quorums:
-            continue  # deleted meanwhile
-        window = _window(since, {monitor_id: segments[monitor_id]})
-        locations = segments[monitor_id]
-        states = monitor_states(list(locations.values()), quorums[monitor_id], window)
-        wanted = [
-            (change, monitor_reason(change, locations, quorums[monitor_id]))
-            for change in state_transitions(states, window)
-        ]
-        await _reconcile(session, MONITOR, monitor_id, since, stored[MONITOR, monitor_id], wanted)
+        for monitor_id, since in sorted(group_monitors.items()):
+            locations = segments[monitor_id]
+            window = _window(since, {monitor_id: locations})
+            states = monitor_states(list(locations.values()), quorums[monitor_id], window)
+            wanted = [
+                (change, monitor_reason(change, locations, quorums[monitor_id]))
+                for change in state_transitions(states, window)
+            ]
+            await _reconcile(
+                session, MONITOR, monitor_id, since, stored[MONITOR, monitor_id], wanted
+            )
 
-    for service_id, since in sorted(services.items()):
-        members = family[service_id]
-        window = _window(since, {m: segments[m] for m, _, _ in members})
-        per_monitor = {
-            name: monitor_states(list(segments[m].values()), quorum, window)
-            for m, name, quorum in members
-        }
-        states = service_states(list(per_monitor.values()), window)
-        wanted = [
-            (change, service_reason(change, per_monitor))
-            for change in state_transitions(states, window)
-        ]
-        await _reconcile(session, SERVICE, service_id, since, stored[SERVICE, service_id], wanted)
+        for service_id in group:
+            since, members = services[service_id], family[service_id]
+            window = _window(since, {m: segments[m] for m, _, _ in members})
+            per_monitor = {
+                name: monitor_states(list(segments[m].values()), quorum, window)
+                for m, name, quorum in members
+            }
+            states = service_states(list(per_monitor.values()), window)
+            wanted = [
+                (change, service_reason(change, per_monitor))
+                for change in state_transitions(states, window)
+            ]
+            await _reconcile(
+                session, SERVICE, service_id, since, stored[SERVICE, service_id], wanted
+            )
     await session.flush()
+
+
+GROUP_REACH = 86_400  # seconds: instants within this of a group's earliest share it
+
+
+def _groups(services: Mapping[int, int]) -> list[tuple[int, list[int]]]:
+    """Services grouped by how far back they need recomputing: (earliest, ids)."""
+    groups: list[tuple[int, list[int]]] = []
+    for service_id, since in sorted(services.items(), key=lambda item: (item[1], item[0])):
+        if groups and since - groups[-1][0] <= GROUP_REACH:
+            groups[-1][1].append(service_id)
+        else:
+            groups.append((since, [service_id]))
+    return groups
 
 
 async def _lock(session: AsyncSession, service_ids: list[int]) -> None:
@@ -176,6 +197,56 @@ def _window(since: int, segments: Mapping[int, Mapping[str, list[Segment]]]) -> 
     return (since - 1, max([since, *ends]) + 1)
 
 
+FOREVER = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What matching needs of a stored change."""
+
+    at: int
+    old: str
+    new: str
+    processed: bool
+
+
+def match_changes(
+    stored: Sequence[Stored], wanted: Sequence[tuple[int, str, str]]
+) -> dict[int, int]:
+    """Which stored change (index) each wanted change (index) continues, both in time
+    order. A stored change continues a wanted one when they are the same transition
+    and the state they enter overlaps in time (the same outage, recovery or silence,
+    found a little earlier or later). A processed change into NO DATA may only move
+    earlier: one that moves later is a new silence (the old one never happened), to be
+    handled anew. Linear: both lists are walked once, in order."""
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+
+    def stored_end(i: int) -> int:
+        return stored[i + 1].at if i + 1 < len(stored) else FOREVER
+
+    first = 0
+    for j, (at, old, new) in enumerate(wanted):
+        end = wanted[j + 1][0] if j + 1 < len(wanted) else FOREVER
+        while first < len(stored) and stored_end(first) <= at:
+            first += 1
+        i = first
+        while i < len(stored) and stored[i].at < end:
+            row = stored[i]
+            later_silence = row.processed and new == State.NO_DATA and at > row.at
+            if (
+                i not in used
+                and (row.old, row.new) == (old, new)
+                and stored_end(i) > at
+                and not later_silence
+            ):
+                matched[j] = i
+                used.add(i)
+                break
+            i += 1
+    return matched
+
+
 async def _reconcile(
     session: AsyncSession,
     subject: str,
@@ -185,23 +256,23 @@ async def _reconcile(
     wanted: Sequence[tuple[Transition, str]],
 ) -> None:
     """Make the stored changes at or after ``since`` equal ``wanted``, keeping the rows
-    (and their processed marks) of changes that are still there."""
-    stored = [row for row in stored if row.at >= since]
-    matcher = SequenceMatcher(
-        None,
-        [(row.old, row.new) for row in stored],
-        [(change.old.value, change.new.value) for change, _ in wanted],
-        autojunk=False,
+    (and their processed marks) of changes that continue (``match_changes``)."""
+    rows = [row for row in stored if row.at >= since]
+    matched = match_changes(
+        [Stored(r.at, r.old, r.new, r.processed_at is not None) for r in rows],
+        [(change.at, change.old.value, change.new.value) for change, _ in wanted],
     )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            for row, (change, reason) in zip(stored[i1:i2], wanted[j1:j2], strict=True):
-                if (row.at, row.reason) != (change.at, reason):
-                    row.at, row.reason = change.at, reason
-            continue
-        for row in stored[i1:i2]:
+    kept = set(matched.values())
+    for index, row in enumerate(rows):
+        if index not in kept:
             await session.delete(row)
-        session.add_all(
+    for j, (change, reason) in enumerate(wanted):
+        if j in matched:
+            row = rows[matched[j]]
+            if (row.at, row.reason) != (change.at, reason):
+                row.at, row.reason = change.at, reason
+            continue
+        session.add(
             StateChange(
                 subject=subject,
                 subject_id=subject_id,
@@ -210,18 +281,16 @@ async def _reconcile(
                 new=change.new.value,
                 reason=reason,
             )
-            for change, reason in wanted[j1:j2]
         )
 
 
 async def forget(session: AsyncSession, subject: str, subject_id: int) -> None:
     """Remove a deleted monitor's or service's changes."""
-    for row in await session.scalars(
-        select(StateChange).where(
+    await session.execute(
+        delete(StateChange).where(
             StateChange.subject == subject, StateChange.subject_id == subject_id
         )
-    ):
-        await session.delete(row)
+    )
 
 
 # --- reasons (what a person reads in a notification or on a status page) ---------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -207,8 +208,28 @@ ALL_OPTIONS = frozenset().union(*KIND_OPTIONS.values())
 MAX_HEADERS = 50
 # An HTTP field name is a token (RFC 9110); a value is visible ASCII, spaces and tabs
 # (no CR/LF to split the request, nothing the HTTP client would refuse when probing).
-HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")]
-HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[\t\x20-\x7e]*$")]
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(
+            "a header name is 1-256 letters, digits or !#$%&'*+.^_`|~- (no spaces, no colon)"
+        )
+    return name
+
+
+def _header_value(value: str) -> str:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(
+            "a header value is printable ASCII, spaces and tabs (no CR, LF or other controls)"
+        )
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[str, Field(max_length=4096), AfterValidator(_header_value)]
 Answer = Annotated[str, Field(min_length=1, max_length=1024)]
 MAX_JSON_EXPECTED = 4096  # characters of json_expected as compact JSON
 
@@ -307,8 +328,6 @@ class MonitorCreate(MonitorOptions):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:
-        import re
-
         for location in self.locations:
             if not re.match(LOCATION_RE, location):
                 raise ValueError(

@@ -114,14 +114,14 @@ def check_timezone(name: str) -> str:
 
 def _max_places(places: int) -> AfterValidator:
     """At most ``places`` decimal places (the column's scale), so what is stored is
-    exactly what was sent; the value comes back in plain form (``1E+2`` -> ``100``,
-    ``-0`` -> ``0``), as a read would show it."""
+    exactly what was sent (``1e-400`` is refused, not stored as 0); the value is kept
+    in positional form (``1E+2`` -> ``100``, ``-0`` -> ``0``), as a read shows it."""
 
     def check(value: Decimal) -> Decimal:
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -places:
             raise ValueError(f"at most {places} decimal places")
-        return Decimal(0) if value.is_zero() else db.plain_decimal(value)
+        return Decimal(0) if value.is_zero() else Decimal(format(value, "f"))
 
     return AfterValidator(check)
 

@@ -31,7 +31,10 @@ class ResultRow(BaseModel):
     # Not `Instant`: a Python validator per row costs ingestion; the bounds are checked
     # by pydantic-core and the endpoint floors it.
     checked_at: AwareDatetime = Field(
-        ge=EARLIEST_RESULT, le=LATEST, description="kept to the whole second; from 2000"
+        ge=EARLIEST_RESULT,
+        le=LATEST,
+        description="kept to the whole second; from 2000-01-01T00:00:00Z, and at most "
+        "5 minutes ahead of the server's clock",
     )
     ok: bool
     latency_ms: int | None = Field(default=None, ge=0, le=3_600_000)

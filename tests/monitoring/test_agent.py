@@ -107,6 +107,35 @@ async def test_the_agent_sends_in_order_and_drops_only_rows_the_server_refuses(
     ]
 
 
+async def test_a_buffered_row_with_a_nul_or_a_lone_surrogate_is_sent_cleaned(
+    api: Api, app: Any, db_url: str, catalog: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 8, item 7: a NUL in a buffered error once got a 500 on PostgreSQL for the
+    whole batch, forever, with fresh rows waiting behind it (and a lone surrogate
+    could not even be encoded). The agent sends such text cleaned, and everything
+    behind it goes through in the same POST."""
+    monitor = await make_monitor(
+        api, catalog["service"]["id"], "db.acme.example:5432", kind="tcp", locations=["edge"]
+    )
+    buffer = DiskBuffer(tmp_path / "agent.db")
+    buffer.add(row(monitor["id"], 1_750_000_000, ok=False, error="banner \x00 here"))
+    buffer.add(row(monitor["id"], 1_750_000_060, ok=False, error="bad \ud800 text"))
+    buffer.add(row(monitor["id"], 1_750_000_120))
+    probes = ProbeContext()
+    transport = RecordingTransport(app)
+    agent = Agent("http://uptally.test", ADMIN_TOKEN, "edge", buffer, probes, transport=transport)
+    try:
+        assert await agent.send_pending() == 3
+    finally:
+        await agent.client.aclose()
+        await probes.aclose()
+    assert buffer.count() == 0
+    buffer.close()
+    assert transport.seen == [("POST", "/api/v1/results", 202)]
+    stored = await api.items(f"/api/v1/monitors/{monitor['id']}/results")
+    assert [item["error"] for item in stored] == [None, "bad \\ud800 text", "banner \\x00 here"]
+
+
 async def test_an_unreachable_server_keeps_results_buffered(tmp_path: Path) -> None:
     buffer = DiskBuffer(tmp_path / "agent.db")
     buffer.add(row(1, 1_750_000_000))

@@ -36,7 +36,7 @@ from app.monitoring.checks import ResultIn
 from app.monitoring.dispatch import claim, complete, dispatch_once
 from app.monitoring.folding import fold_pending
 from app.monitoring.ingest import store_results
-from app.monitoring.state_changes import MONITOR, SERVICE
+from app.monitoring.state_changes import MONITOR, SERVICE, Stored, match_changes
 from app.sla.timeline import (
     Observation,
     State,
@@ -476,3 +476,55 @@ async def test_a_quorum_edit_and_a_monitor_delete_recompute_the_changes(
     await api.call("DELETE", f"/api/v1/monitors/{monitor['id']}", expect=204)
     # The remaining monitor never reported: the service has no data and no changes.
     assert await stored_changes(sessions) == []
+
+
+# ------------------------------------------------------------------ row identity
+
+
+def test_matching_follows_time_not_just_labels() -> None:
+    """Three outages stored; the middle one vanishes: the last keeps its own row."""
+    stored = [
+        Stored(10, "up", "down", True),
+        Stored(15, "down", "up", True),
+        Stored(20, "up", "down", True),
+        Stored(25, "down", "up", True),
+        Stored(30, "up", "down", True),
+        Stored(35, "down", "up", False),
+    ]
+    wanted = [(10, "up", "down"), (15, "down", "up"), (30, "up", "down"), (35, "down", "up")]
+    assert match_changes(stored, wanted) == {0: 0, 1: 1, 2: 4, 3: 5}
+
+
+def test_an_outage_found_earlier_keeps_its_row_and_a_later_silence_is_new() -> None:
+    stored = [Stored(100, "up", "down", True), Stored(200, "down", "up", True)]
+    # The outage started at 90 (a late failure) and the recovery came at 210.
+    assert match_changes(stored, [(90, "up", "down"), (210, "down", "up")]) == {0: 0, 1: 1}
+    silence = [Stored(300, "up", "no_data", True)]
+    assert match_changes(silence, [(280, "up", "no_data")]) == {0: 0}  # earlier: same
+    assert match_changes(silence, [(400, "up", "no_data")]) == {}  # later: a new silence
+    pending = [Stored(300, "up", "no_data", False)]
+    assert match_changes(pending, [(400, "up", "no_data")]) == {0: 0}  # not yet handled
+
+
+async def test_a_silence_handled_then_undone_by_a_late_result_is_handled_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await make_catalog(sessions)
+    single = ids["single"]
+    await ingest(sessions, [result(single, "a", i, True) for i in range(3)])
+    await fold_pending(sessions)
+    stale = T0 + 2 * STEP + 2 * STEP  # the last result goes stale
+    async with sessions() as session, session.begin():
+        token, first = await claim(session, "n", stale + 1)
+        await complete(session, token, [c.id for c in first], stale + 1)
+    assert {(c.subject, c.new, c.at) for c in first} >= {(MONITOR, "no_data", stale)}
+    # A late result shows the monitor was reporting after all: that silence never was.
+    await ingest(sessions, [result(single, "a", 3, True)])
+    await fold_pending(sessions)
+    later = stale + STEP
+    async with sessions() as session, session.begin():
+        _, again = await claim(session, "n", later)
+    assert sorted((c.subject, c.new, c.at) for c in again) == [
+        (MONITOR, "no_data", later),
+        (SERVICE, "no_data", later),
+    ]

@@ -164,3 +164,16 @@ async def test_the_next_month_starts_where_the_closed_one_ended(
     july = await sla(api, catalog["service"]["id"], month="2025-07")
     assert july["period_start"] == june["period_end"]
     assert july["period_end"] == "2025-07-31T10:00:00Z"  # midnight in Kiritimati
+
+
+async def test_a_service_moved_out_of_a_closed_month_is_still_listed(
+    api: Api, db_url: str, catalog: Catalog
+) -> None:
+    await closed_june(api, db_url, catalog)
+    body = {"starts_at": "2025-07-01T00:00:00Z"}
+    await patch(api, f"/api/v1/services/{catalog['service']['id']}", body)
+    page = (await api.call("GET", "/api/v1/credits?month=2025-06", expect=200)).json()
+    assert [(i["service_slug"], i["credit_amount"], i["status"]) for i in page["items"]] == [
+        ("web", "10.00", "closed")
+    ]
+    assert page["total"] == 1
