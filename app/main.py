@@ -32,6 +32,7 @@ from app.api import (
 )
 from app.api.errors import validation_error
 from app.api.limits import BodyLimits
+from app.availability import UNREACHABLE, DatabaseHealth
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.metrics import AppCollector, lag_histogram
@@ -46,6 +47,7 @@ from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 
 DRAIN_SECONDS = 10  # how long checks in flight may take to finish on stop
+RETRY_AFTER_SECONDS = 5  # what a 503 during a database outage asks clients to wait
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def build_runtime(settings: Settings) -> Runtime:
         lag=lag_histogram(registry),
         figures=CurrentMonthFigures(sessions, max_age=settings.figures_max_age_seconds),
         change_handlers=[log_changes],
+        database=DatabaseHealth(),
     )
     registry.register(AppCollector(runtime))
     return runtime
@@ -116,7 +119,8 @@ def build_scheduler(runtime: Runtime) -> ServerScheduler:
         runtime.sessions,
         settings.location,
         probes,
-        ResultBuffer(runtime.sessions),
+        ResultBuffer(runtime.sessions, database=runtime.database),
+        database=runtime.database,
         observe_lag=runtime.lag.observe,
     )
 
@@ -189,6 +193,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Every 422 renders, whatever was sent (NaN, invalid Unicode): app.api.errors.
     app.exception_handler(RequestValidationError)(validation_error)
+
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Our outage, not bad input: say so, and when to come back. Logged once.
+        runtime.database.failed(exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for error in UNREACHABLE:
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

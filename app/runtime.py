@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.availability import DatabaseHealth
 from app.config import Settings
 from app.monitoring.buffer import ResultBuffer
 from app.monitoring.dispatch import Handler
@@ -34,9 +35,13 @@ class Runtime:
     registry: CollectorRegistry  # what /metrics serves
     lag: Histogram  # how late scheduled checks started
     figures: CurrentMonthFigures  # every service's month to date, for pages and metrics
+    database: DatabaseHealth  # whether the database answers, and since when
     # What confirmed state changes are handed to (app.monitoring.state_changes).
     change_handlers: list[Handler]
     scheduler: ServerScheduler | None = None
+    # token -> (monitor id, stored interval, location) of heartbeat monitors pinged
+    # before: a ping that comes while the database is down is buffered, not lost.
+    heartbeat_tokens: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
     @property
     def buffer(self) -> ResultBuffer | None:
@@ -47,5 +52,8 @@ class Runtime:
         """Forget the cached monitor and tell the in-process scheduler (if any), so
         ingestion and jobs follow a change made through this process at once."""
         self.monitors.forget(monitor_id)
+        for token, (known, _, _) in list(self.heartbeat_tokens.items()):
+            if known == monitor_id:
+                del self.heartbeat_tokens[token]
         if self.scheduler is not None:
             await self.scheduler.sync(monitor_id)

@@ -52,9 +52,15 @@ def test_oversized_bodies_are_refused_without_growing_the_server(tmp_path: Path)
         chunked = httpx.post(url, content=chunks(body), headers=admin, timeout=60)
         assert chunked.status_code == 413, chunked.text
         assert "request body too large" in chunked.json()["detail"]
-        # Without a token, under the cap: 401, as get_principal answers.
-        small = httpx.post(url, content=junk(MB // 2), headers=json, timeout=60)
-        assert small.status_code == 401
+        # Under the cap: 401 without a token or with an unknown one, before parsing.
+        small = junk(MB)
+        unknown = {**json, "Authorization": "Bearer upt_nope"}
+
+        def refused(headers: dict[str, str]) -> int:
+            return httpx.post(url, content=small, headers=headers, timeout=60).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(refused, [json, unknown] * 4)) == [401] * 8
         assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
         grown_mb = (peak_kb(server.process.pid) - before) / 1024
         assert grown_mb < 64, f"peak RSS grew {grown_mb:.0f} MB"

@@ -80,13 +80,16 @@ async def test_an_oversized_body_is_413_with_or_without_a_token(
     assert await customers_total(api) == 1
 
 
-async def test_a_chunked_body_is_counted_as_it_arrives(api: Api) -> None:
-    stream = Stream(30 * MIB)
-    response = await api.call("POST", "/api/v1/customers", content=stream, headers=JSON, expect=413)
+@pytest.mark.parametrize(
+    ("path", "cap"), [("/api/v1/customers", MIB), ("/api/v1/results", 16 * MIB)]
+)
+async def test_a_chunked_body_is_counted_as_it_arrives(api: Api, path: str, cap: int) -> None:
+    stream = Stream(cap + 10 * MIB)
+    response = await api.call("POST", path, content=stream, headers=JSON, expect=413)
     assert "content-length" not in response.request.headers
-    assert "1,048,576 bytes" in response.json()["detail"]
+    assert f"at most {cap:,} bytes" in response.json()["detail"]
     # Refused once past the cap: nothing more was read.
-    assert MIB < stream.pulled <= MIB + stream.chunk
+    assert cap < stream.pulled <= cap + stream.chunk
     assert await customers_total(api) == 0
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import RuntimeDep, SessionDep, SettingsDep
+from app.availability import UNREACHABLE, unreachable
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
 from app.monitoring.heartbeats import heartbeat_interval, heartbeat_location
@@ -32,29 +35,51 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 @router.post("/heartbeat/{token}", operation_id="heartbeat_post", response_model=HeartbeatReply)
 @router.get("/heartbeat/{token}", operation_id="heartbeat_get", response_model=HeartbeatReply)
 async def heartbeat(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> HeartbeatReply:
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, runtime: RuntimeDep
+) -> Any:
+    """Records an ``ok`` for the monitor. While the database is down, a ping for a
+    monitor this process has seen before is buffered and written when it is back
+    (202); an unknown one gets a 503 with ``Retry-After``."""
     if not _TOKEN.fullmatch(token):
         raise HTTPException(404, "unknown heartbeat token")
-    monitor = await session.scalar(
-        select(Monitor).where(Monitor.heartbeat_token == token, Monitor.kind == "heartbeat")
-    )
-    if monitor is None:
-        raise HTTPException(404, "unknown heartbeat token")
-    if not monitor.enabled:
-        raise HTTPException(409, "this heartbeat monitor is paused")
-    spec = spec_of(monitor)
     now = to_epoch(datetime.now(UTC))
-    interval = heartbeat_interval(spec)
-    row = ResultIn(
-        monitor_id=monitor.id,
-        location=heartbeat_location(spec.locations, settings.location),
-        checked_at=now,
-        ok=True,
-        interval_seconds=interval,
+    try:
+        monitor = await session.scalar(
+            select(Monitor).where(Monitor.heartbeat_token == token, Monitor.kind == "heartbeat")
+        )
+        if monitor is None:
+            raise HTTPException(404, "unknown heartbeat token")
+        if not monitor.enabled:
+            raise HTTPException(409, "this heartbeat monitor is paused")
+        spec = spec_of(monitor)
+        known = (
+            monitor.id,
+            heartbeat_interval(spec),
+            heartbeat_location(spec.locations, settings.location),
+        )
+        runtime.heartbeat_tokens[token] = known
+        await store_results(session, [_ping(known, now)], now, {known[0]: known[1]})
+        await session.commit()
+    except UNREACHABLE as exc:
+        cached = runtime.heartbeat_tokens.get(token)
+        if not unreachable(exc) or cached is None or runtime.buffer is None:
+            raise  # bad input, or nothing to fall back on: the app's handlers answer
+        runtime.database.failed(exc)
+        runtime.buffer.add(_ping(cached, now))
+        reply = _reply(cached, now)
+        return JSONResponse(reply.model_dump(mode="json"), status_code=202)
+    runtime.database.succeeded()
+    return _reply(known, now)
+
+
+def _ping(known: tuple[int, int, str], now: int) -> ResultIn:
+    monitor_id, interval, location = known
+    return ResultIn(
+        monitor_id=monitor_id, location=location, checked_at=now, ok=True, interval_seconds=interval
     )
-    await store_results(session, [row], now, {monitor.id: interval})
-    await session.commit()
+
+
+def _reply(known: tuple[int, int, str], now: int) -> HeartbeatReply:
     return HeartbeatReply(
-        ok=True, monitor_id=monitor.id, next_due_before=from_epoch(now + 2 * interval)
+        ok=True, monitor_id=known[0], next_due_before=from_epoch(now + 2 * known[1])
     )

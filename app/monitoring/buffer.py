@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.availability import DatabaseHealth, unreachable
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import store_results
@@ -33,8 +34,10 @@ class ResultBuffer:
         flush_every: float = 1.0,
         max_batch: int = 1000,
         max_pending: int = 100_000,
+        database: DatabaseHealth | None = None,
     ) -> None:
         self.sessions = sessions
+        self.database = database or DatabaseHealth()
         self.flush_every = flush_every
         self.max_batch = max_batch
         self.pending: deque[ResultIn] = deque(maxlen=max_pending)
@@ -63,8 +66,9 @@ class ResultBuffer:
             self._full.clear()
             try:
                 await self.flush()
-            except Exception:
-                log.exception("could not write %d results; will retry", len(self.pending))
+            except Exception as exc:
+                if not unreachable(exc):  # an outage is logged once, by DatabaseHealth
+                    log.exception("could not write %d results; will retry", len(self.pending))
 
     async def flush(self) -> int:
         """Write everything pending; on failure the rows stay pending. Under sustained
@@ -76,9 +80,12 @@ class ResultBuffer:
                 batch = [self.pending.popleft() for _ in range(size)]
                 try:
                     stored = await self._write(batch)
-                except Exception:
+                except Exception as exc:
                     self.pending.extendleft(reversed(batch))
+                    if unreachable(exc):
+                        self.database.failed(exc)
                     raise
+                self.database.succeeded()
                 written += stored
                 self.written += stored
             return written

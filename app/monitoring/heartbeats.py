@@ -27,13 +27,22 @@ def heartbeat_interval(spec: MonitorSpec) -> int:
 
 
 def overdue_failures(
-    spec: MonitorSpec, last: tuple[int, bool] | None, now: int, limit: int = 1000
+    spec: MonitorSpec,
+    last: tuple[int, bool] | None,
+    now: int,
+    limit: int = 1000,
+    listening_since: int | None = None,
 ) -> list[int]:
     """The instants at which a silent heartbeat monitor failed, up to ``now``.
 
     The first failure is at the deadline (last ping + interval + grace, or creation +
     interval + grace if it never pinged); while the silence lasts, one more every
     interval, so the outage never goes stale into NO DATA.
+
+    ``listening_since`` is when this server last started to be able to record pings
+    (its start, or the end of a database outage): pings sent before could have been
+    lost by us, so no failure is dated before a full interval plus grace after it. The
+    silence until then is NO DATA, never the customer's downtime.
     """
     if last is None:
         due = spec.created_at + spec.interval_seconds + grace_seconds(spec)
@@ -41,6 +50,8 @@ def overdue_failures(
         due = last[0] + spec.interval_seconds + grace_seconds(spec)
     else:
         due = last[0] + spec.interval_seconds
+    if listening_since is not None:
+        due = max(due, listening_since + spec.interval_seconds + grace_seconds(spec))
     failures: list[int] = []
     while due <= now and len(failures) < limit:
         failures.append(due)

@@ -13,6 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.availability import UNREACHABLE, DatabaseHealth
 from app.models import CheckResult, Monitor
 from app.monitoring.buffer import ResultBuffer
 from app.monitoring.checks import MonitorSpec, ResultIn
@@ -47,11 +48,15 @@ class ServerScheduler(CheckScheduler):
         location: str,
         probes: ProbeContext,
         buffer: ResultBuffer,
+        database: DatabaseHealth | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(location, probes, buffer.add, **kwargs)
         self.sessions = sessions
         self.buffer = buffer
+        # Whether the database was reachable: the watchdog never blames a customer for
+        # silence while this server could not record pings.
+        self.database = database or DatabaseHealth(self.clock)
 
     async def start_all(self) -> None:
         self.start()
@@ -88,18 +93,26 @@ class ServerScheduler(CheckScheduler):
             await super().run_job(monitor_id)
 
     async def _watch(self, spec: MonitorSpec) -> None:
-        """The heartbeat watchdog: record failures while pings are overdue."""
-        async with self.sessions() as session:
-            row = (
-                await session.execute(
-                    select(CheckResult.checked_at, CheckResult.ok)
-                    .where(CheckResult.monitor_id == spec.id)
-                    .order_by(CheckResult.checked_at.desc())
-                    .limit(1)
-                )
-            ).first()
+        """The heartbeat watchdog: record failures while pings are overdue, but none
+        dated where pings may have been lost by us (``DatabaseHealth``)."""
+        try:
+            async with self.sessions() as session:
+                row = (
+                    await session.execute(
+                        select(CheckResult.checked_at, CheckResult.ok)
+                        .where(CheckResult.monitor_id == spec.id)
+                        .order_by(CheckResult.checked_at.desc())
+                        .limit(1)
+                    )
+                ).first()
+        except UNREACHABLE as exc:
+            self.database.failed(exc)
+            return
+        self.database.succeeded()
         last = (row[0], row[1]) if row else None
-        failures = overdue_failures(spec, last, int(self.clock()))
+        failures = overdue_failures(
+            spec, last, int(self.clock()), listening_since=self.database.listening_since
+        )
         for due in failures:
             self.buffer.add(
                 ResultIn(

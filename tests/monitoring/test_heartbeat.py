@@ -98,6 +98,7 @@ async def test_silence_past_interval_plus_grace_is_downtime(
     api: Api, app: Any, catalog: dict[str, Any]
 ) -> None:
     """A ping 2 h ago, then silence: DOWN from 70 min after the ping until now."""
+    from app.availability import DatabaseHealth
     from app.monitoring.buffer import ResultBuffer
     from probes.registry import ProbeContext
 
@@ -126,6 +127,8 @@ async def test_silence_past_interval_plus_grace_is_downtime(
         "local",
         probes,
         ResultBuffer(app.state.runtime.sessions),
+        # This server has been listening since before the ping (no outage of ours).
+        database=DatabaseHealth(clock=lambda: float(pinged - 10)),
         clock=lambda: float(now),
     )
     try:
