@@ -145,7 +145,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from app.schemas.catalog import ALL_OPTIONS, CheckOptions
+    from app.schemas.monitors import ALL_OPTIONS, CheckOptions
     from probes.guard import AddressPolicy
     from probes.registry import ProbeContext, run_probe
 

@@ -30,8 +30,8 @@ from app.api.views import monitor_read
 from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
 from app.monitoring.state_changes import MONITOR, forget, recompute_history
-from app.schemas.catalog import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
 from app.schemas.common import LOCATION_RE, Page, utc_now
+from app.schemas.monitors import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
 from app.schemas.sla import ResultRead
 from app.sla.periods import from_epoch
 

@@ -18,8 +18,8 @@ from app.api.views import monitor_read
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import BatchError, ingest
-from app.schemas.catalog import MonitorRead
 from app.schemas.common import LOCATION_RE, Page
+from app.schemas.monitors import MonitorRead
 from app.schemas.sla import Accepted, ResultBatch
 from app.sla.periods import EPOCH, to_epoch
 

@@ -8,7 +8,7 @@ from fastapi import Request
 
 from app.api.deps import get_runtime
 from app.models import Monitor
-from app.schemas.catalog import MonitorRead
+from app.schemas.monitors import MonitorRead
 
 
 def monitor_read(monitor: Monitor, request: Request) -> MonitorRead:
