@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 # What a call raises when the database cannot be reached or answers no more (the
 # drivers' errors come wrapped in DBAPIError; a refused or reset connection may come as
-# OSError, a hang as TimeoutError, which is an OSError). IntegrityError is bad input.
-UNREACHABLE: tuple[type[Exception], ...] = (DBAPIError, OSError)
+# OSError, a hang as TimeoutError, which is an OSError; every pooled connection stuck
+# in a hung database as the pool's TimeoutError). IntegrityError is bad input.
+UNREACHABLE: tuple[type[Exception], ...] = (DBAPIError, OSError, PoolTimeoutError)
 
 
 def unreachable(error: BaseException) -> bool:

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     # every row is 11.8 MB.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_results_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # A hung database never hangs a request for ever: connecting (and waiting for a
+    # pooled connection) gives up after the first, a statement after the second
+    # (PostgreSQL; SQLite waits for its lock at most its busy timeout). Either is a 503.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Where results that could not be written on stop (the database was down) are kept
+    # until the next start writes them: by default next to a SQLite database, or
+    # ./uptally-spool.db for PostgreSQL.
+    spool_path: str | None = None
     # The address customers reach this server at, for heartbeat URLs and links; by
     # default the address each request came in on.
     public_url: str | None = None

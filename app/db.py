@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Numeric, String, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -126,7 +126,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    database_url: str,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An engine; with timeouts (the server's settings), a database that hangs makes
+    calls fail (a 503) instead of waiting for ever: on PostgreSQL, connecting and
+    waiting for a pooled connection give up after ``connect_timeout`` seconds and a
+    statement after ``statement_timeout`` (asyncpg's ``command_timeout``, client side,
+    so it holds when the network hangs too). SQLite's busy timeout bounds its waits."""
+    if make_url(database_url).get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        if connect_timeout is not None:
+            connect_args.setdefault("timeout", connect_timeout)
+            kwargs.setdefault("pool_timeout", connect_timeout)
+        if statement_timeout is not None:
+            connect_args.setdefault("command_timeout", statement_timeout)
+        kwargs["connect_args"] = connect_args
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

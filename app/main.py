@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from app import __version__, metrics
@@ -90,7 +92,11 @@ def background_tasks(runtime: Runtime) -> list[Background]:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    engine = make_engine(settings.database_url)  # connects only when first used
+    engine = make_engine(  # connects only when first used
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+    )
     registry = CollectorRegistry()
     sessions = make_sessionmaker(engine)
     runtime = Runtime(
@@ -108,6 +114,19 @@ def build_runtime(settings: Settings) -> Runtime:
     return runtime
 
 
+def spool_path(settings: Settings) -> Path:
+    """Where results that could not be written on stop wait for the next start:
+    ``UPTALLY_SPOOL_PATH``, else next to a SQLite database file (``uptally.db`` ->
+    ``uptally.spool.db``), else ``uptally-spool.db`` in the working directory."""
+    if settings.spool_path:
+        return Path(settings.spool_path)
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        return Path(database).with_suffix(".spool.db")
+    return Path("uptally-spool.db")
+
+
 def build_scheduler(runtime: Runtime) -> ServerScheduler:
     settings = runtime.settings
     probes = ProbeContext(
@@ -119,7 +138,7 @@ def build_scheduler(runtime: Runtime) -> ServerScheduler:
         runtime.sessions,
         settings.location,
         probes,
-        ResultBuffer(runtime.sessions, database=runtime.database),
+        ResultBuffer(runtime.sessions, database=runtime.database, spool=spool_path(settings)),
         database=runtime.database,
         observe_lag=runtime.lag.observe,
     )

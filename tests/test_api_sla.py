@@ -103,6 +103,50 @@ async def test_one_bad_row_refuses_the_whole_batch_and_names_it(
     assert await stored_results(app) == 0
 
 
+async def test_the_422_names_every_bad_row_of_the_batch(
+    api: Api, app: Any, catalog: Catalog
+) -> None:
+    """Issue 8: the 422 named only the first bad row, and an agent needed one round trip
+    per refused row. It names every one (what pydantic finds and what the endpoint checks
+    itself, in row order), and still nothing of the batch is stored."""
+    monitor_id = catalog["monitor"]["id"]
+    rows = hourly(monitor_id, "2025-06-01 00:00", "2025-06-01 09:00")
+    rows[1] = {**rows[1], "monitor_id": 999_999}
+    rows[3] = {**rows[3], "latency_ms": -1}
+    rows[4] = {**rows[4], "location": "mars"}
+    rows[6] = {**rows[6], "checked_at": "1999-01-01T00:00:00Z", "ok": None}
+    rows[8] = {**rows[8], "checked_at": "2099-01-01T00:00:00Z"}
+    response = await api.call("POST", "/api/v1/results", json={"results": rows}, expect=422)
+    locs = [e["loc"] for e in response.json()["detail"]]
+    assert locs == [
+        ["body", "results", 1, "monitor_id"],
+        ["body", "results", 3, "latency_ms"],
+        ["body", "results", 4, "location"],
+        ["body", "results", 6, "checked_at"],
+        ["body", "results", 6, "ok"],
+        ["body", "results", 8, "checked_at"],
+    ]
+    assert await stored_results(app) == 0
+
+
+async def test_the_422_of_a_batch_names_at_most_1000_errors(
+    api: Api, app: Any, catalog: Catalog
+) -> None:
+    monitor_id = catalog["monitor"]["id"]
+    start = at("2025-06-01 00:00")
+    unknown = [row(999_999, start + timedelta(minutes=i), True) for i in range(1_500)]
+    response = await api.call("POST", "/api/v1/results", json={"results": unknown}, expect=422)
+    detail = response.json()["detail"]
+    assert [e["loc"] for e in detail] == [
+        ["body", "results", i, "monitor_id"] for i in range(1_000)
+    ]
+    invalid = [{**r, "ok": "maybe"} for r in unknown]
+    response = await api.call("POST", "/api/v1/results", json={"results": invalid}, expect=422)
+    assert len(response.json()["detail"]) == 1_000
+    assert await push(api, [row(monitor_id, start, True)]) == 1
+    assert await stored_results(app) == 1
+
+
 async def test_a_result_five_minutes_ahead_is_still_accepted(api: Api, catalog: Catalog) -> None:
     ahead = datetime.now(UTC) + timedelta(minutes=4)
     assert await push(api, [row(catalog["monitor"]["id"], ahead, True)]) == 1

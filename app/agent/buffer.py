@@ -30,6 +30,14 @@ class DiskBuffer:
     def add(self, row: ResultIn) -> None:
         self.db.execute("INSERT INTO pending (row) VALUES (?)", (json.dumps(asdict(row)),))
 
+    def add_many(self, rows: list[ResultIn]) -> None:
+        """Add rows in one transaction (all of them or none)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO pending (row) VALUES (?)", [(json.dumps(asdict(r)),) for r in rows]
+            )
+
     def oldest(self, limit: int) -> list[tuple[int, ResultIn]]:
         rows = self.db.execute(
             "SELECT seq, row FROM pending ORDER BY seq LIMIT ?", (limit,)

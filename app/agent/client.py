@@ -98,13 +98,18 @@ def results_body(rows: Sequence[ResultIn]) -> dict[str, Any]:
     }
 
 
-def refused_row(body: Any) -> int | None:
-    """The index of the row a 422 names (``loc`` = body, results, index, ...), if any."""
+def refused_rows(body: Any, size: int) -> list[int]:
+    """The rows of a batch of ``size`` that a 422 names (each error's ``loc`` = body,
+    results, index, ...), in order and once each; empty when it names none (the batch
+    as a whole is refused, or the answer is not the API's 422)."""
+    rows: set[int] = set()
     try:
         for error in body["detail"]:
             loc = error["loc"]
             if len(loc) >= 3 and loc[0] == "body" and loc[1] == "results":
-                return int(loc[2])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return None
+                index = loc[2]
+                if isinstance(index, int) and 0 <= index < size:
+                    rows.add(index)
+    except (KeyError, TypeError):
+        return []
+    return sorted(rows)

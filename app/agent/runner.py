@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from app.agent.buffer import DiskBuffer
-from app.agent.client import AssignmentRefused, ServerClient, refused_row
+from app.agent.client import AssignmentRefused, ServerClient, refused_rows
 from app.monitoring.checks import MonitorSpec
 from app.monitoring.scheduler import CheckScheduler
 from probes.guard import AddressPolicy
@@ -108,14 +108,22 @@ class Agent:
                 self.buffer.remove([seq for seq, _ in batch])
                 sent += len(batch)
             elif response.status_code == 422:
-                # A row the server will never take (e.g. its monitor was deleted):
-                # drop that row, keep the rest.
-                bad = refused_row(response.json())
-                if bad is None:
+                # Rows the server will never take (e.g. their monitor was deleted): the
+                # 422 names every one of them (up to 1,000), so drop them all at once
+                # and send the rest again with the rows behind them.
+                try:
+                    bad = refused_rows(response.json(), len(batch))
+                except ValueError:  # not JSON
+                    bad = []
+                if not bad:
                     log.error("batch refused: %s", response.text[:500])
                     return sent
-                log.warning("dropping a result the server refuses: %s", response.text[:300])
-                self.buffer.remove([batch[bad][0]])
+                log.warning(
+                    "dropping %d result(s) the server refuses, e.g. %s",
+                    len(bad),
+                    response.text[:300],
+                )
+                self.buffer.remove([batch[index][0] for index in bad])
             else:
                 log.warning("server answered %s; will retry", response.status_code)
                 return sent

@@ -93,15 +93,21 @@ async def service_sla(
     if not found or not owns(who, found[0].customer_id):
         raise not_found("service", service_id)
     [service] = found
-    await _fold_for(request, session, [service_id])
+    pending = await _fold_for(request, session, [service_id])
     now = datetime.now(UTC)
     [current] = await month_figures_for(session, [service], period, now)
     statement = (await statements_for(session, period, [service_id])).get(service_id)
     if statement is None:
-        return {**figures_document(current), "status": "open", "as_of": utc_text(to_epoch(now))}
+        return {
+            **figures_document(current),
+            "status": "open",
+            "as_of": utc_text(to_epoch(now)),
+            "pending_results": pending,
+        }
     frozen = read_statement(statement.content)
     return {
         **statement_document(frozen),
+        "pending_results": pending,
         "status": "closed",
         "as_of": utc_text(to_epoch(statement.closed_at)),
         "statement_digest": statement.digest,

@@ -74,20 +74,28 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     return JSONResponse({"detail": json_safe(list(exc.errors()))}, status_code=422)
 
 
+def error_entry(
+    loc: Loc, msg: str, input: Any = _NO_INPUT, type: str = "value_error"
+) -> dict[str, Any]:
+    """One entry of a 422's ``detail`` list: the bad value at ``loc``."""
+    error: dict[str, Any] = {"type": type, "loc": loc, "msg": msg}
+    if input is not _NO_INPUT:
+        error["input"] = _jsonable(input)
+    return error
+
+
 def invalid(
     loc: Loc, msg: str, input: Any = _NO_INPUT, type: str = "value_error"
 ) -> RequestValidationError:
     """A 422 for one bad value at ``loc``; ``raise invalid(("query", "month"), ...)``."""
-    error: dict[str, Any] = {"type": type, "loc": loc, "msg": msg}
-    if input is not _NO_INPUT:
-        error["input"] = _jsonable(input)
-    return RequestValidationError([error])
+    return RequestValidationError([error_entry(loc, msg, input, type)])
 
 
 def located(
-    exc: ValidationError, prefix: Loc, *, with_input: bool = True
+    exc: ValidationError, prefix: Loc, *, with_input: bool = True, limit: int | None = None
 ) -> RequestValidationError:
-    """pydantic's errors for a model validated by hand, each ``loc`` under ``prefix``."""
+    """pydantic's errors for a model validated by hand, each ``loc`` under ``prefix``
+    (the first ``limit`` of them, when given)."""
     errors: Sequence[dict[str, Any]] = [
         {
             "type": e["type"],
@@ -95,6 +103,6 @@ def located(
             "msg": e["msg"],
             **({"input": _jsonable(e["input"])} if with_input else {}),
         }
-        for e in exc.errors(include_url=False, include_context=False)
+        for e in exc.errors(include_url=False, include_context=False)[:limit]
     ]
     return RequestValidationError(errors)

@@ -9,18 +9,19 @@ from typing import Any
 
 import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, cast, select
 
 from app.api.deps import Agent, AgentPagingDep, MonitorsDep, SessionDep
-from app.api.errors import invalid, located
+from app.api.errors import error_entry, invalid, located
 from app.api.views import monitor_read
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
-from app.monitoring.ingest import BatchError, ingest
+from app.monitoring.ingest import MAX_ERRORS, BatchError, BatchRefused, bad_rows, ingest
 from app.schemas.common import LOCATION_RE, Page
 from app.schemas.monitors import MonitorRead
-from app.schemas.sla import Accepted, ResultBatch
+from app.schemas.sla import Accepted, ResultBatch, ResultRow
 from app.sla.periods import EPOCH, to_epoch
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
@@ -48,6 +49,7 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 # The most rows a batch may hold (ResultBatch's own limit), checked before any row is
 # validated: pydantic validates every row of a list before it finds it too long.
+SECOND = timedelta(seconds=1)
 MAX_ROWS: int = ResultBatch.model_json_schema()["properties"]["results"]["maxItems"]
 
 
@@ -67,10 +69,22 @@ def rows_in(raw: bytes) -> int | None:
     return len(rows) if isinstance(rows, list) else None
 
 
+class InvalidBatch(Exception):
+    """The batch failed validation: pydantic's errors (``loc`` under ``body``), and the
+    rows that passed (with their index), which still get the endpoint's own checks so
+    that the 422 names every bad row at once."""
+
+    def __init__(self, errors: list[dict[str, Any]], rest: list[tuple[int, ResultRow]]) -> None:
+        super().__init__(f"{len(errors)} error(s)")
+        self.errors = errors
+        self.rest = rest
+
+
 def parse_batch(raw: bytes) -> ResultBatch:
     """The batch in ``raw``: too many rows is a 422 before any row is validated; then
     parsed and validated in one pass by pydantic-core, not json.loads then Python
-    objects (the difference is most of this endpoint's cost on a large batch)."""
+    objects (the difference is most of this endpoint's cost on a large batch).
+    Invalid rows raise ``InvalidBatch``."""
     rows = rows_in(raw)
     if rows is not None and rows > MAX_ROWS:
         raise invalid(
@@ -83,7 +97,62 @@ def parse_batch(raw: bytes) -> ResultBatch:
         return ResultBatch.model_validate_json(raw)
     except ValidationError as exc:
         # No "input" echoed back: it may be bytes that are not even UTF-8.
-        raise located(exc, ("body",), with_input=False) from None
+        errors = list(located(exc, ("body",), with_input=False, limit=MAX_ERRORS).errors())
+        raise InvalidBatch(errors, _valid_rows(raw, errors)) from None
+
+
+def _valid_rows(raw: bytes, errors: list[dict[str, Any]]) -> list[tuple[int, ResultRow]]:
+    """The rows of a refused batch that pydantic found nothing wrong with, when every
+    error is a row's (none when the body itself is wrong, or the errors were cut off)."""
+    bad: set[int] = set()
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) < 3 or loc[1] != "results" or not isinstance(loc[2], int):
+            return []
+        bad.add(loc[2])
+    if len(errors) >= MAX_ERRORS:
+        return []
+    try:
+        items = pydantic_core.from_json(raw)["results"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    rest = []
+    for index, item in enumerate(items):
+        if index not in bad:
+            try:  # from JSON text again: exactly the batch's own validation
+                rest.append((index, ResultRow.model_validate_json(pydantic_core.to_json(item))))
+            except ValidationError:
+                continue
+    return rest
+
+
+def result_in(r: ResultRow) -> ResultIn:
+    """A validated row as ingestion takes it (``checked_at`` in whole epoch seconds)."""
+    return ResultIn(
+        monitor_id=r.monitor_id,
+        location=r.location,
+        checked_at=(r.checked_at - EPOCH) // SECOND,  # to_epoch, inlined: thousands
+        ok=r.ok,
+        interval_seconds=r.interval_seconds,
+        latency_ms=r.latency_ms,
+        status_code=r.status_code,
+        error=r.error,
+        warning=r.warning,
+    )
+
+
+def refused(error: BatchError, row: ResultRow) -> dict[str, Any]:
+    """The 422 entry for a row ingestion refuses."""
+    return error_entry(
+        ("body", "results", error.index, error.field),
+        f"row {error.index}: {error}",
+        getattr(row, error.field),
+    )
+
+
+def _row_of(error: dict[str, Any]) -> int:
+    loc = error["loc"]
+    return loc[2] if len(loc) >= 3 and isinstance(loc[2], int) else -1
 
 
 @router.post(
@@ -102,10 +171,21 @@ async def push_results(
 ) -> Accepted:
     """Store a batch of results (body: ``ResultBatch``). Late, duplicated and
     out-of-order results are fine; the batch is validated whole and one bad row refuses
-    all of it, with a 422 whose ``loc`` names the row. An agent key pushes results for
-    the locations it is bound to only: a row for another is a 403 naming the row, and
-    nothing of the batch is stored."""
-    body = parse_batch(await request.body())
+    all of it, with a 422 naming every bad row (up to 1,000 errors, each ``loc``
+    ``["body", "results", ROW, FIELD]``); nothing of a refused batch is stored. An agent
+    key pushes results for the locations it is bound to only: a row for another is a 403
+    naming the row, and nothing of the batch is stored."""
+    now = to_epoch(datetime.now(UTC))
+    try:
+        body = parse_batch(await request.body())
+    except InvalidBatch as exc:
+        errors = exc.errors
+        if exc.rest:
+            rows = [(index, result_in(r)) for index, r in exc.rest]
+            found = await bad_rows(session, rows, now, monitors, MAX_ERRORS - len(errors))
+            rests = dict(exc.rest)
+            errors = sorted([*errors, *(refused(e, rests[e.index]) for e in found)], key=_row_of)
+        raise RequestValidationError(errors) from None
     if who.locations is not None:
         for index, result in enumerate(body.results):
             if not who.may_probe(result.location):
@@ -114,29 +194,11 @@ async def push_results(
                     f"results row {index}: {who.bound_to()}; it may not push results "
                     f"for {result.location!r}",
                 )
-    now = to_epoch(datetime.now(UTC))
-    second = timedelta(seconds=1)
-    rows = [
-        ResultIn(
-            monitor_id=r.monitor_id,
-            location=r.location,
-            checked_at=(r.checked_at - EPOCH) // second,  # to_epoch, inlined: thousands
-            ok=r.ok,
-            interval_seconds=r.interval_seconds,
-            latency_ms=r.latency_ms,
-            status_code=r.status_code,
-            error=r.error,
-            warning=r.warning,
-        )
-        for r in body.results
-    ]
     try:
-        accepted = await ingest(session, rows, now, monitors)
-    except BatchError as exc:
-        raise invalid(
-            ("body", "results", exc.index, exc.field),
-            f"row {exc.index}: {exc}",
-            getattr(body.results[exc.index], exc.field),
+        accepted = await ingest(session, [result_in(r) for r in body.results], now, monitors)
+    except BatchRefused as exc:
+        raise RequestValidationError(
+            [refused(e, body.results[e.index]) for e in exc.errors]
         ) from None
     await session.commit()
     return Accepted(accepted=accepted)

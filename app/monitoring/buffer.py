@@ -1,5 +1,9 @@
 """The in-process result buffer: checks add results; a task writes them in batches
-through the same ingestion as ``POST /api/v1/results``."""
+through the same ingestion as ``POST /api/v1/results``.
+
+Results that cannot be written when the process stops (the database is down) are
+spilled to a local spool file (the agent's ``DiskBuffer`` format), and the next start
+writes them through the same ingestion before deleting the file."""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import asyncio
 import logging
 from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.agent.buffer import DiskBuffer
 from app.availability import DatabaseHealth, unreachable
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
@@ -25,7 +31,9 @@ class ResultBuffer:
     """Holds results for up to ``flush_every`` seconds or ``max_batch`` rows.
 
     If the database is unreachable, results wait (up to ``max_pending``, oldest
-    dropped first and counted) and are written when it is back.
+    dropped first and counted) and are written when it is back. With a ``spool``
+    file, what is still waiting when ``run`` stops is kept there, and written (first)
+    by the next flush of the next buffer with that spool.
     """
 
     def __init__(
@@ -35,8 +43,11 @@ class ResultBuffer:
         max_batch: int = 1000,
         max_pending: int = 100_000,
         database: DatabaseHealth | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.sessions = sessions
+        self.spool = spool
+        self._spooled = spool is not None and spool.exists()  # left by an earlier run
         self.database = database or DatabaseHealth()
         self.flush_every = flush_every
         self.max_batch = max_batch
@@ -69,12 +80,67 @@ class ResultBuffer:
             except Exception as exc:
                 if not unreachable(exc):  # an outage is logged once, by DatabaseHealth
                     log.exception("could not write %d results; will retry", len(self.pending))
+        if self.pending and self.spool is not None:
+            self.spill()
+
+    def spill(self) -> int:
+        """Move everything pending to the spool file (on stop, when it could not be
+        written): the next start writes it. Returns how many rows were spilled."""
+        assert self.spool is not None
+        rows = list(self.pending)
+        disk = DiskBuffer(self.spool)
+        try:
+            disk.add_many(rows)
+        finally:
+            disk.close()
+        self.pending.clear()
+        self._spooled = True
+        log.warning(
+            "the database is unavailable: %d results kept in %s until the next start",
+            len(rows),
+            self.spool,
+        )
+        return len(rows)
+
+    def _delete_spool(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.spool}{suffix}").unlink(missing_ok=True)
+
+    async def _drain_spool(self) -> int:
+        """Write what an earlier run spilled, batch by batch (each removed from the
+        file once stored; storing is idempotent), then delete the file."""
+        assert self.spool is not None
+        disk = DiskBuffer(self.spool)
+        written = 0
+        try:
+            while batch := disk.oldest(self.max_batch):
+                try:
+                    stored = await self._write([row for _, row in batch])
+                except Exception as exc:
+                    if not unreachable(exc):
+                        # Not an outage: never let the file block fresh results. It
+                        # stays, and the next start tries it again.
+                        log.exception("could not write the results kept in %s", self.spool)
+                        self._spooled = False
+                        return written
+                    self.database.failed(exc)
+                    raise
+                self.database.succeeded()
+                disk.remove([seq for seq, _ in batch])
+                written += stored
+                self.written += stored
+        finally:
+            disk.close()
+        self._delete_spool()
+        self._spooled = False
+        log.info("wrote %d results kept in %s by an earlier run", written, self.spool)
+        return written
 
     async def flush(self) -> int:
         """Write everything pending; on failure the rows stay pending. Under sustained
         load this keeps draining, counting each batch as it is written."""
         async with self._lock:
-            written = 0
+            written = await self._drain_spool() if self._spooled else 0
             while self.pending:
                 size = min(self.max_batch, len(self.pending))
                 batch = [self.pending.popleft() for _ in range(size)]

@@ -35,6 +35,8 @@ from app.sla.timeline import Observation, Segment, first_difference, fold_locati
 log = logging.getLogger(__name__)
 
 LOG_ROWS_PER_PASS = 200
+PAIRS_PER_TRANSACTION = 200  # SQLite's folder: how long others wait for its lock
+READ_PAIRS_PER_TRANSACTION = 50  # a read's fold checks its time budget this often
 
 Pair = tuple[int, str]
 
@@ -65,50 +67,139 @@ async def fold_pending(
     monitor_ids: Collection[int] | None = None,
     *,
     budget_seconds: float | None = None,
+    patience_seconds: float = 1.0,
 ) -> Folded:
     """Fold what the log marks: all of it (consuming the log), or only the given
-    monitors' pairs (leaving the log for the folder). State changes are reconciled in
-    the same transaction as the segments they come from.
+    monitors' pairs (leaving the log for the folder; a monitor another process is
+    folding is waited for up to ``patience_seconds``, then left to it and the result
+    is not ``complete``). State changes are reconciled in the same transaction as the
+    segments they come from.
 
     Folding all of it takes only the log rows present when it starts, so a steady
-    stream of new batches cannot keep it going; with ``budget_seconds`` it stops after
-    the pass that used the budget up (``Folded.complete`` says whether it got through).
-    A request that reports figures passes a budget: its latency stays bounded during a
-    burst, and the figures say that results are still pending."""
+    stream of new batches cannot keep it going. With ``budget_seconds`` (a request
+    that reports figures) it folds a few pairs per transaction until the budget runs
+    out (``Folded.complete`` says whether it got through): its latency stays bounded
+    during a burst, and the figures say that results are still pending."""
     if monitor_ids is not None:
         wanted = set(monitor_ids)
         async with sessions() as session:
             pending = merge_marks(await session.scalars(select(DirtyMarks.marks)))
         pairs = {k: v for k, v in pending.items() if k[0] in wanted}
+        busy: set[Pair] = set()
+        deadline = time.monotonic() + patience_seconds
         async with sessions() as session, session.begin():
-            services = await _fold_pairs(session, pairs)
-        return Folded(len(pairs), frozenset(services))
+            services = await _fold_pairs(session, pairs, deadline, busy)
+        return Folded(len(pairs) - len(busy), frozenset(services), complete=not busy)
 
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    if budget_seconds is not None:
+        return await _fold_within(sessions, budget_seconds)
     async with sessions() as session:
         upto = await session.scalar(select(func.max(DirtyMarks.id)))
+        sqlite = session.get_bind().dialect.name == "sqlite"
     folded, touched = 0, set[int]()
     while upto is not None:
-        if deadline is not None and time.monotonic() >= deadline:
-            return Folded(folded, frozenset(touched), complete=False)
-        async with sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(DirtyMarks.id, DirtyMarks.marks)
-                    .where(DirtyMarks.id <= upto)
-                    .order_by(DirtyMarks.id)
-                    .limit(LOG_ROWS_PER_PASS)
-                    # Several processes on PostgreSQL each take different log rows.
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                break
-            pairs = merge_marks(marks for _, marks in rows)
-            touched |= await _fold_pairs(session, pairs)
-            await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
-            folded += len(pairs)
+        if sqlite:
+            # One writer at a time: fold in short transactions, so readers and
+            # ingestion wait for a chunk, not for a whole pass.
+            pass_folded, pass_touched = await _fold_rows_in_chunks(sessions, upto)
+        else:
+            pass_folded, pass_touched = await _fold_rows(sessions, upto)
+        if pass_folded is None:
+            break
+        folded += pass_folded
+        touched |= pass_touched
     return Folded(folded, frozenset(touched))
+
+
+async def _fold_rows(
+    sessions: async_sessionmaker[AsyncSession], upto: int
+) -> tuple[int | None, set[int]]:
+    """One pass in one transaction: log rows up to ``upto`` (skipping those another
+    process holds), their pairs folded, the rows consumed. None when none was left."""
+    async with sessions() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(DirtyMarks.id, DirtyMarks.marks)
+                .where(DirtyMarks.id <= upto)
+                .order_by(DirtyMarks.id)
+                .limit(LOG_ROWS_PER_PASS)
+                # Several processes on PostgreSQL each take different log rows.
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return None, set()
+        pairs = merge_marks(marks for _, marks in rows)
+        touched = await _fold_pairs(session, pairs)
+        await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
+        return len(pairs), touched
+
+
+async def _fold_rows_in_chunks(
+    sessions: async_sessionmaker[AsyncSession], upto: int
+) -> tuple[int | None, set[int]]:
+    """One pass in transactions of at most PAIRS_PER_TRANSACTION pairs (single
+    process, SQLite); the log rows go with the last one. Folding is idempotent, so a
+    stop between chunks only means some pairs are folded again."""
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(DirtyMarks.id, DirtyMarks.marks)
+                .where(DirtyMarks.id <= upto)
+                .order_by(DirtyMarks.id)
+                .limit(LOG_ROWS_PER_PASS)
+            )
+        ).all()
+    if not rows:
+        return None, set()
+    pairs = sorted(merge_marks(marks for _, marks in rows).items())
+    touched: set[int] = set()
+    for start in range(0, len(pairs), PAIRS_PER_TRANSACTION):
+        async with sessions() as session, session.begin():
+            touched |= await _fold_pairs(
+                session, dict(pairs[start : start + PAIRS_PER_TRANSACTION])
+            )
+    async with sessions() as session, session.begin():
+        await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
+    return len(pairs), touched
+
+
+async def _fold_within(sessions: async_sessionmaker[AsyncSession], budget_seconds: float) -> Folded:
+    """What a read folds before it answers: the oldest log rows' pairs, a few per
+    transaction, until ``budget_seconds`` run out. The rows are consumed only once all
+    their pairs are folded (else the folder folds them again: folding is idempotent);
+    ``complete`` says whether the whole log was done."""
+    deadline = time.monotonic() + budget_seconds
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(DirtyMarks.id, DirtyMarks.marks)
+                .order_by(DirtyMarks.id)
+                .limit(LOG_ROWS_PER_PASS)
+            )
+        ).all()
+    if not rows:
+        return Folded(0, frozenset())
+    pairs = sorted(merge_marks(marks for _, marks in rows).items())
+    touched: set[int] = set()
+    busy: set[Pair] = set()
+    for start in range(0, len(pairs), READ_PAIRS_PER_TRANSACTION):
+        if time.monotonic() >= deadline:
+            return Folded(start, frozenset(touched), complete=False)
+        chunk = dict(pairs[start : start + READ_PAIRS_PER_TRANSACTION])
+        async with sessions() as session, session.begin():
+            touched |= await _fold_pairs(session, chunk, deadline, busy)
+    if busy:  # the folder has those: leave the rows to it
+        return Folded(len(pairs) - len(busy), frozenset(touched), complete=False)
+    async with sessions() as session, session.begin():
+        # Rows the folder holds now are its to delete: never wait for it.
+        held = (
+            select(DirtyMarks.id)
+            .where(DirtyMarks.id.in_([i for i, _ in rows]))
+            .with_for_update(skip_locked=True)
+        )
+        await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_(held.scalar_subquery())))
+    return Folded(len(pairs), frozenset(touched), complete=len(rows) < LOG_ROWS_PER_PASS)
 
 
 async def pending_marks(session: AsyncSession) -> bool:
@@ -116,12 +207,28 @@ async def pending_marks(session: AsyncSession) -> bool:
     return await session.scalar(select(DirtyMarks.id).limit(1)) is not None
 
 
-async def _fold_pairs(session: AsyncSession, pairs: dict[Pair, int]) -> set[int]:
+class Busy(Exception):
+    """Another process is folding this monitor (and a read would not wait)."""
+
+
+async def _fold_pairs(
+    session: AsyncSession,
+    pairs: dict[Pair, int],
+    deadline: float | None = None,
+    busy: set[Pair] | None = None,
+) -> set[int]:
     """Fold the pairs of new results, then reconcile the state changes of what moved
-    and note closed months that late results reached."""
+    and note closed months that late results reached. With a ``deadline`` (a read), a
+    monitor another process is folding is waited for only until then, then left to it
+    and added to ``busy``."""
     changed: dict[int, int] = {}
     for (monitor_id, location), dirty_from in sorted(pairs.items()):
-        since = await fold_pair(session, monitor_id, location, dirty_from)
+        try:
+            since = await fold_pair(session, monitor_id, location, dirty_from, deadline)
+        except Busy:
+            if busy is not None:
+                busy.add((monitor_id, location))
+            continue
         if since is not None:
             changed[monitor_id] = min(since, changed.get(monitor_id, since))
     services = await record_changes(session, changed)
@@ -130,13 +237,17 @@ async def _fold_pairs(session: AsyncSession, pairs: dict[Pair, int]) -> set[int]
 
 
 async def fold_pair(
-    session: AsyncSession, monitor_id: int, location: str, dirty_from: int
+    session: AsyncSession,
+    monitor_id: int,
+    location: str,
+    dirty_from: int,
+    deadline: float | None = None,
 ) -> int | None:
     """Re-fold one (monitor, location) from ``dirty_from`` on, in the caller's
     transaction. Returns the earliest instant whose segments changed, or None."""
     if session.get_bind().dialect.name == "postgresql":
         # One folder at a time per monitor, across processes; released at commit.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": monitor_id})
+        await _lock_monitor(session, monitor_id, deadline)
     confirmations = await session.scalar(
         select(Monitor.failure_confirmations).where(Monitor.id == monitor_id)
     )
@@ -181,6 +292,21 @@ async def fold_pair(
     )
     await session.flush()
     return since
+
+
+async def _lock_monitor(session: AsyncSession, monitor_id: int, deadline: float | None) -> None:
+    """The monitor's advisory lock: waited for as long as it takes, or (a read) until
+    ``deadline``, polling, since an advisory lock wait cannot be bounded without
+    aborting the transaction."""
+    if deadline is None:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": monitor_id})
+        return
+    while not await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": monitor_id}
+    ):
+        if time.monotonic() >= deadline:
+            raise Busy(monitor_id)
+        await asyncio.sleep(0.02)
 
 
 async def refold_monitor(session: AsyncSession, monitor_id: int) -> None:

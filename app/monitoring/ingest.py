@@ -73,6 +73,9 @@ class MonitorDirectory:
         self._entries.pop(monitor_id, None)
 
 
+MAX_ERRORS = 1000  # the most bad rows a refused batch's 422 names
+
+
 class BatchError(ValueError):
     """A row of the batch is unacceptable; the whole batch is refused."""
 
@@ -82,19 +85,52 @@ class BatchError(ValueError):
         self.field = field
 
 
-def _check_row(index: int, row: ResultIn, monitors: dict[int, MonitorInfo], now: int) -> None:
+class BatchRefused(ValueError):
+    """The batch is refused for its bad rows: every one of them in row order, up to
+    ``MAX_ERRORS`` (an agent drops them all at once and sends the rest again)."""
+
+    def __init__(self, errors: list[BatchError]) -> None:
+        super().__init__(f"{len(errors)} bad row(s), the first: {errors[0]}")
+        self.errors = errors
+
+
+def _check_row(
+    index: int, row: ResultIn, monitors: dict[int, MonitorInfo], now: int
+) -> BatchError | None:
     info = monitors.get(row.monitor_id)
     if info is None:
-        raise BatchError(index, "monitor_id", f"monitor {row.monitor_id} does not exist")
+        return BatchError(index, "monitor_id", f"monitor {row.monitor_id} does not exist")
     if row.location not in info.locations:
-        raise BatchError(
+        return BatchError(
             index,
             "location",
             f"monitor {row.monitor_id} is not probed from {row.location!r} "
             f"(its locations: {', '.join(sorted(info.locations))})",
         )
     if row.checked_at > now + FUTURE_TOLERANCE:
-        raise BatchError(index, "checked_at", "checked_at is more than 5 minutes in the future")
+        return BatchError(index, "checked_at", "checked_at is more than 5 minutes in the future")
+    return None
+
+
+async def bad_rows(
+    session: AsyncSession,
+    rows: Sequence[tuple[int, ResultIn]],
+    now: int,
+    directory: MonitorDirectory,
+    limit: int = MAX_ERRORS,
+) -> list[BatchError]:
+    """What ``ingest`` would refuse among ``rows`` (each with its index in the batch), up
+    to ``limit``: for a batch already refused for other rows, so that its 422 names
+    every bad row at once."""
+    monitors = await directory.lookup(session, {row.monitor_id for _, row in rows})
+    errors = []
+    for index, row in rows:
+        error = _check_row(index, row, monitors, now)
+        if error is not None:
+            errors.append(error)
+            if len(errors) >= limit:
+                break
+    return errors
 
 
 async def ingest(
@@ -121,18 +157,27 @@ async def store_results(
     validate: dict[int, MonitorInfo] | None = None,
 ) -> int:
     """Store rows (duplicates once) and log what needs folding. With ``validate``, each
-    row is checked against those monitors first (BatchError before anything is
-    written); the scheduler's own rows need no check."""
+    row is checked against those monitors first (``BatchRefused`` naming every bad row,
+    up to ``MAX_ERRORS``, before anything is written); the scheduler's own rows need no
+    check."""
     if not rows:
         return 0
+    if validate is not None:
+        errors = []
+        for index, r in enumerate(rows):
+            error = _check_row(index, r, validate, now)
+            if error is not None:
+                errors.append(error)
+                if len(errors) == MAX_ERRORS:
+                    break
+        if errors:
+            raise BatchRefused(errors)
     # One pass over the batch: row values, duplicate detection and the earliest
     # result of each pair (this loop is most of ingestion's own cost).
     values: list[dict[str, Any]] = []
     keys: set[tuple[int, str, int]] = set()
     earliest: dict[tuple[int, str], int] = {}
-    for index, r in enumerate(rows):
-        if validate is not None:
-            _check_row(index, r, validate, now)
+    for r in rows:
         values.append(
             _values(r, r.checked_at, r.ok, r.interval_seconds or intervals[r.monitor_id], now)
         )

@@ -117,6 +117,11 @@ class SlaRead(Figures):
     as_of: str = Field(description="open: the time of computation; closed: when it closed")
     statement_digest: str | None = None
     adjustment: Adjustment | None = None
+    pending_results: bool = Field(
+        default=False,
+        description="true: another process was folding this service's newest results "
+        "and the read did not wait for it; they are not in these figures yet",
+    )
 
 
 class CreditItem(BaseModel):

@@ -100,3 +100,34 @@ async def test_folding_everything_takes_only_the_log_present_when_it_starts(
     assert arrivals == 1  # one pass, over the one row that was there
     async with sessions() as session:
         assert await folding.pending_marks(session)  # the newcomer waits for the folder
+
+
+async def test_a_read_does_not_wait_for_another_folder_of_its_monitor(
+    api: Api, app: Any, catalog: Any, db_url: str
+) -> None:
+    """On PostgreSQL, folders of several processes take a monitor's advisory lock: a
+    read waits for it at most its patience, then answers and says so."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("advisory locks are PostgreSQL's; SQLite folds in short transactions")
+    from sqlalchemy import text
+
+    from app.db import make_engine
+
+    await push(api, june_with_44_minutes_down(catalog["monitor"]["id"]))
+    other = make_engine(db_url)
+    try:
+        async with other.connect() as conn, conn.begin():
+            key = {"key": catalog["monitor"]["id"]}
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+            busy = await api.call(
+                "GET", f"/api/v1/services/{catalog['service']['id']}/sla?month=2025-06", expect=200
+            )
+            assert busy.json()["pending_results"] is True
+            assert busy.json()["no_data_seconds"] > 0  # not folded: no data yet
+        free = await api.call(
+            "GET", f"/api/v1/services/{catalog['service']['id']}/sla?month=2025-06", expect=200
+        )
+        assert free.json()["pending_results"] is False
+        assert free.json()["credit_amount"] == "10.00"
+    finally:
+        await other.dispose()
