@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, metrics
 from app.api import (
@@ -32,7 +33,7 @@ from app.api import (
     results,
     services,
 )
-from app.api.errors import validation_error
+from app.api.errors import http_error, validation_error
 from app.api.limits import BodyLimits
 from app.availability import UNREACHABLE, DatabaseHealth
 from app.config import Settings
@@ -212,6 +213,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Every 422 renders, whatever was sent (NaN, invalid Unicode): app.api.errors.
     app.exception_handler(RequestValidationError)(validation_error)
+    # A 405's Allow names every method of the path (app.api.errors).
+    app.exception_handler(StarletteHTTPException)(http_error)
 
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         # Our outage, not bad input: say so, and when to come back. Logged once.

@@ -84,6 +84,10 @@ def buffer_metrics(buffer: ResultBuffer) -> Iterator[Metric]:
     )
 
 
-@router.get("/metrics", include_in_schema=True)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
 async def metrics(runtime: RuntimeDep) -> Response:
     return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)

@@ -24,7 +24,7 @@ from app.api.deps import (
     not_found,
     owns,
 )
-from app.api.errors import invalid
+from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.models import Monitor, Statement
 from app.monitoring.folding import fold_pending
 from app.reporting.adjustments import adjustments
@@ -49,7 +49,11 @@ from app.schemas.common import MAX_ID, envelope
 from app.schemas.sla import CloseResult, CreditItem, CreditsPage, SlaRead
 from app.sla.periods import Month, to_epoch, utc_text
 
-router = APIRouter(prefix="/api/v1", tags=["billing"])
+router = APIRouter(prefix="/api/v1", tags=["billing"], responses=AUTHENTICATED)
+
+# A month as YYYY-MM, 1970-01 to 9998-12: in the OpenAPI document (the handlers check it
+# themselves, with a message that says what a month looks like).
+MONTH = {"pattern": r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8])-(0[1-9]|1[0-2])$"}
 
 
 def parse_month(month: str, where: str = "query") -> Month:
@@ -79,13 +83,15 @@ async def _fold_for(request: Request, session: AsyncSession, service_ids: list[i
     return not folded.complete
 
 
-@router.get("/services/{service_id}/sla", response_model=SlaRead)
+@router.get("/services/{service_id}/sla", response_model=SlaRead, responses=error_responses(404))
 async def service_sla(
     service_id: IdPath,
     request: Request,
     session: SessionDep,
     who: Reader,
-    month: str = Query(description="the customer's calendar month, YYYY-MM"),
+    month: str = Query(
+        description="the customer's calendar month, YYYY-MM", json_schema_extra=MONTH
+    ),
 ) -> dict[str, Any]:
     """A service's figures for one month (open: as of now; closed: its statement)."""
     period = parse_month(month)
@@ -126,7 +132,7 @@ async def credits(
     request: Request,
     session: SessionDep,
     who: Reader,
-    month: str = Query(description="YYYY-MM"),
+    month: str = Query(description="YYYY-MM", json_schema_extra=MONTH),
     format: str | None = Query(default=None, pattern="^(json|csv)$"),
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="page size; default: every row")
@@ -203,12 +209,12 @@ def _csv(items: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-@router.post("/months/{month}/close", response_model=CloseResult)
+@router.post("/months/{month}/close", response_model=CloseResult, responses=error_responses(409))
 async def close(
     request: Request,
     session: SessionDep,
     who: BillingReader,
-    month: str = Path(description="YYYY-MM"),
+    month: str = Path(description="YYYY-MM", json_schema_extra=MONTH),
 ) -> CloseResult:
     """Freeze the month's statements. Closing twice is harmless; a month that has not
     ended for every customer's time zone is refused (409)."""

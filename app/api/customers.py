@@ -19,14 +19,20 @@ from app.api.deps import (
     paged,
     validate_merged,
 )
+from app.api.errors import AUTHENTICATED, error_responses
 from app.models import Customer, Service
 from app.schemas.catalog import CustomerCreate, CustomerRead, CustomerUpdate
 from app.schemas.common import Page, utc_now
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=AUTHENTICATED)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CustomerRead,
+    responses=error_responses(409, 413),
+)
 async def create_customer(body: CustomerCreate, session: SessionDep, _: Admin) -> Customer:
     customer = Customer(**body.model_dump(), created_at=utc_now())
     session.add(customer)
@@ -42,12 +48,14 @@ async def list_customers(session: SessionDep, who: Reader, page: PagingDep) -> d
     return await paged(session, query, page)
 
 
-@router.get("/{customer_id}", response_model=CustomerRead)
+@router.get("/{customer_id}", response_model=CustomerRead, responses=error_responses(404))
 async def read_customer(customer_id: IdPath, session: SessionDep, who: Reader) -> Customer:
     return await load_customer(session, who, customer_id)
 
 
-@router.patch("/{customer_id}", response_model=CustomerRead)
+@router.patch(
+    "/{customer_id}", response_model=CustomerRead, responses=error_responses(404, 409, 413)
+)
 async def update_customer(
     customer_id: IdPath, body: CustomerUpdate, session: SessionDep, who: Admin
 ) -> Customer:
@@ -60,7 +68,9 @@ async def update_customer(
     return customer
 
 
-@router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{customer_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 async def delete_customer(customer_id: IdPath, session: SessionDep, who: Admin) -> None:
     customer = await load_customer(session, who, customer_id)
     if await session.scalar(select(Service.id).where(Service.customer_id == customer.id)):

@@ -29,7 +29,10 @@ async def _select_one(runtime: Runtime) -> None:
         await session.execute(text("SELECT 1"))
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "the database does not answer (within 3 s)"}},
+)
 async def readyz(runtime: RuntimeDep, response: Response) -> dict[str, str]:
     """The database answers (within READY_TIMEOUT seconds: a hung database is not
     ready either)."""

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app.api.deps import RuntimeDep, SessionDep, SettingsDep
+from app.api.errors import error_responses
 from app.availability import UNREACHABLE, unreachable
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
@@ -24,7 +25,16 @@ from app.monitoring.server import spec_of
 from app.schemas.sla import HeartbeatReply
 from app.sla.periods import from_epoch, to_epoch
 
-router = APIRouter(tags=["heartbeat"])
+router = APIRouter(
+    tags=["heartbeat"],
+    responses={
+        202: {
+            "model": HeartbeatReply,
+            "description": "the database is down: the ping is buffered, written once it is back",
+        },
+        **error_responses(404, 409, 503),
+    },
+)
 
 # What a token can look like (monitors get secrets.token_urlsafe(24); the column holds
 # 64). Anything else is no token, a 404 before the database is asked (which would

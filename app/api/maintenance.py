@@ -25,7 +25,7 @@ from app.api.deps import (
     paged,
     validate_merged,
 )
-from app.api.errors import invalid
+from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.auth import Scope
 from app.models import MaintenanceWindow, Service
 from app.schemas.catalog import (
@@ -35,10 +35,17 @@ from app.schemas.catalog import (
 )
 from app.schemas.common import Page, utc_now
 
-router = APIRouter(prefix="/api/v1/maintenance-windows", tags=["maintenance-windows"])
+router = APIRouter(
+    prefix="/api/v1/maintenance-windows", tags=["maintenance-windows"], responses=AUTHENTICATED
+)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MaintenanceWindowRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MaintenanceWindowRead,
+    responses=error_responses(404, 409, 413),
+)
 async def create_window(
     body: MaintenanceWindowCreate, session: SessionDep, who: Admin
 ) -> MaintenanceWindow:
@@ -81,12 +88,14 @@ async def list_windows(
     return await paged(session, query, page)
 
 
-@router.get("/{window_id}", response_model=MaintenanceWindowRead)
+@router.get("/{window_id}", response_model=MaintenanceWindowRead, responses=error_responses(404))
 async def read_window(window_id: IdPath, session: SessionDep, who: Reader) -> MaintenanceWindow:
     return await load_window(session, who, window_id)
 
 
-@router.patch("/{window_id}", response_model=MaintenanceWindowRead)
+@router.patch(
+    "/{window_id}", response_model=MaintenanceWindowRead, responses=error_responses(404, 409, 413)
+)
 async def update_window(
     window_id: IdPath, body: MaintenanceWindowUpdate, session: SessionDep, who: Admin
 ) -> MaintenanceWindow:
@@ -109,7 +118,9 @@ async def update_window(
     return window
 
 
-@router.delete("/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{window_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 async def delete_window(window_id: IdPath, session: SessionDep, who: Admin) -> None:
     await session.delete(await load_window(session, who, window_id))
     await session.commit()

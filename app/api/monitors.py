@@ -25,7 +25,7 @@ from app.api.deps import (
     load_service,
     validate_merged,
 )
-from app.api.errors import invalid
+from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.api.views import monitor_read
 from app.models import CheckResult, Monitor, Service
 from app.monitoring.folding import refold_monitor
@@ -35,7 +35,7 @@ from app.schemas.monitors import ALL_OPTIONS, MonitorCreate, MonitorRead, Monito
 from app.schemas.sla import ResultRead
 from app.sla.periods import from_epoch
 
-router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"])
+router = APIRouter(prefix="/api/v1/monitors", tags=["monitors"], responses=AUTHENTICATED)
 
 # The epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 _FIRST_INSTANT, _LAST_INSTANT = -62_135_596_800, 253_402_300_799
@@ -66,7 +66,12 @@ async def _notify(request: Request, monitor_id: int) -> None:
     await get_runtime(request).monitor_changed(monitor_id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MonitorRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MonitorRead,
+    responses=error_responses(404, 409, 413),
+)
 async def create_monitor(
     body: MonitorCreate, request: Request, session: SessionDep, who: Admin
 ) -> MonitorRead:
@@ -98,14 +103,14 @@ async def list_monitors(
     return page.envelope(items, await count(session, query))
 
 
-@router.get("/{monitor_id}", response_model=MonitorRead)
+@router.get("/{monitor_id}", response_model=MonitorRead, responses=error_responses(404))
 async def read_monitor(
     monitor_id: IdPath, request: Request, session: SessionDep, who: Reader
 ) -> MonitorRead:
     return monitor_read(await load_monitor(session, who, monitor_id), request)
 
 
-@router.patch("/{monitor_id}", response_model=MonitorRead)
+@router.patch("/{monitor_id}", response_model=MonitorRead, responses=error_responses(404, 409, 413))
 async def update_monitor(
     monitor_id: IdPath, body: MonitorUpdate, request: Request, session: SessionDep, who: Admin
 ) -> MonitorRead:
@@ -160,7 +165,9 @@ def _merge_base(
     return current, patch
 
 
-@router.delete("/{monitor_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{monitor_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 async def delete_monitor(
     monitor_id: IdPath, request: Request, session: SessionDep, who: Admin
 ) -> None:
@@ -176,7 +183,9 @@ async def delete_monitor(
     await _notify(request, monitor_id)
 
 
-@router.get("/{monitor_id}/results", response_model=Page[ResultRead])
+@router.get(
+    "/{monitor_id}/results", response_model=Page[ResultRead], responses=error_responses(404)
+)
 async def recent_results(
     monitor_id: IdPath,
     session: SessionDep,

@@ -18,12 +18,13 @@ from app.api.deps import (
     paged,
     validate_merged,
 )
+from app.api.errors import AUTHENTICATED, error_responses
 from app.db import plain_decimal
 from app.models import Service, SlaPolicy
 from app.schemas.catalog import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
 from app.schemas.common import Page, utc_now
 
-router = APIRouter(prefix="/api/v1/sla-policies", tags=["sla-policies"])
+router = APIRouter(prefix="/api/v1/sla-policies", tags=["sla-policies"], responses=AUTHENTICATED)
 
 
 def _columns(body: SlaPolicyCreate) -> dict[str, Any]:
@@ -36,7 +37,12 @@ def _columns(body: SlaPolicyCreate) -> dict[str, Any]:
     return values
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SlaPolicyRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SlaPolicyRead,
+    responses=error_responses(409, 413),
+)
 async def create_policy(body: SlaPolicyCreate, session: SessionDep, _: Admin) -> SlaPolicy:
     policy = SlaPolicy(**_columns(body), created_at=utc_now())
     session.add(policy)
@@ -49,12 +55,14 @@ async def list_policies(session: SessionDep, _: BillingReader, page: PagingDep) 
     return await paged(session, select(SlaPolicy).order_by(SlaPolicy.id), page)
 
 
-@router.get("/{policy_id}", response_model=SlaPolicyRead)
+@router.get("/{policy_id}", response_model=SlaPolicyRead, responses=error_responses(404))
 async def read_policy(policy_id: IdPath, session: SessionDep, _: BillingReader) -> SlaPolicy:
     return await load_policy(session, policy_id)
 
 
-@router.patch("/{policy_id}", response_model=SlaPolicyRead)
+@router.patch(
+    "/{policy_id}", response_model=SlaPolicyRead, responses=error_responses(404, 409, 413)
+)
 async def update_policy(
     policy_id: IdPath, body: SlaPolicyUpdate, session: SessionDep, _: Admin
 ) -> SlaPolicy:
@@ -68,7 +76,9 @@ async def update_policy(
     return policy
 
 
-@router.delete("/{policy_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{policy_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 async def delete_policy(policy_id: IdPath, session: SessionDep, _: Admin) -> None:
     policy = await load_policy(session, policy_id)
     if await session.scalar(select(Service.id).where(Service.policy_id == policy.id)):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, cast, select
 
 from app.api.deps import Agent, AgentPagingDep, MonitorsDep, SessionDep
-from app.api.errors import error_entry, invalid, located
+from app.api.errors import AUTHENTICATED, error_entry, error_responses, invalid, located
 from app.api.views import monitor_read
 from app.models import Monitor
 from app.monitoring.checks import ResultIn
@@ -24,7 +24,7 @@ from app.schemas.monitors import MonitorRead
 from app.schemas.sla import Accepted, ResultBatch, ResultRow
 from app.sla.periods import EPOCH, to_epoch
 
-router = APIRouter(prefix="/api/v1", tags=["results"])
+router = APIRouter(prefix="/api/v1", tags=["results"], responses=AUTHENTICATED)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -159,6 +159,8 @@ def _row_of(error: dict[str, Any]) -> int:
     "/results",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
+    # 409: a row's monitor was deleted while the batch was being stored (the retry is a 422).
+    responses=error_responses(409, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -204,7 +206,11 @@ async def push_results(
     return Accepted(accepted=accepted)
 
 
-@router.get("/agent/monitors", response_model=Page[MonitorRead])
+@router.get(
+    "/agent/monitors",
+    response_model=Page[MonitorRead],
+    responses={304: {"description": "not modified: the If-None-Match ETag is current"}},
+)
 async def agent_monitors(
     request: Request,
     response: Response,

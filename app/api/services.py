@@ -22,16 +22,21 @@ from app.api.deps import (
     paged,
     validate_merged,
 )
-from app.api.errors import invalid
+from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.models import MaintenanceWindow, Monitor, Service
 from app.monitoring.state_changes import SERVICE, forget
 from app.schemas.catalog import ServiceCreate, ServiceRead, ServiceUpdate
 from app.schemas.common import Page, utc_now
 
-router = APIRouter(prefix="/api/v1/services", tags=["services"])
+router = APIRouter(prefix="/api/v1/services", tags=["services"], responses=AUTHENTICATED)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServiceRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ServiceRead,
+    responses=error_responses(404, 409, 413),
+)
 async def create_service(body: ServiceCreate, session: SessionDep, who: Admin) -> Service:
     await load_customer(session, who, body.customer_id)
     await load_policy(session, body.policy_id)
@@ -61,12 +66,12 @@ async def list_services(
     return await paged(session, query, page)
 
 
-@router.get("/{service_id}", response_model=ServiceRead)
+@router.get("/{service_id}", response_model=ServiceRead, responses=error_responses(404))
 async def read_service(service_id: IdPath, session: SessionDep, who: Reader) -> Service:
     return await load_service(session, who, service_id)
 
 
-@router.patch("/{service_id}", response_model=ServiceRead)
+@router.patch("/{service_id}", response_model=ServiceRead, responses=error_responses(404, 409, 413))
 async def update_service(
     service_id: IdPath, body: ServiceUpdate, session: SessionDep, who: Admin
 ) -> Service:
@@ -81,7 +86,9 @@ async def update_service(
     return service
 
 
-@router.delete("/{service_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{service_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 async def delete_service(service_id: IdPath, session: SessionDep, who: Admin) -> None:
     service = await load_service(session, who, service_id)
     for table, what in ((Monitor, "monitors"), (MaintenanceWindow, "maintenance windows")):

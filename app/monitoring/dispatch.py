@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.availability import unreachable
 from app.models import StateChange
 from app.sla.periods import utc_text
 
@@ -149,7 +150,8 @@ async def run_dispatcher(
         try:
             while await dispatch_once(sessions, handlers, consumer, int(clock())):
                 pass
-        except Exception:
-            log.exception("dispatching state changes failed; will retry")
+        except Exception as exc:
+            if not unreachable(exc):  # an outage is logged once (app.availability)
+                log.exception("dispatching state changes failed; will retry")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.availability import unreachable
 from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor
 from app.monitoring.marks import decode
 from app.monitoring.state_changes import record_changes
@@ -342,7 +343,8 @@ async def run_folder(
                 log.debug("folded %d monitor locations", folded.pairs)
             if folded.services and on_folded is not None:
                 on_folded(folded)
-        except Exception:  # keep folding later; a report folds what it needs itself
-            log.exception("folding failed; will retry")
+        except Exception as exc:  # keep folding later; a report folds what it needs itself
+            if not unreachable(exc):  # an outage is logged once (app.availability)
+                log.exception("folding failed; will retry")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

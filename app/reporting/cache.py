@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.availability import unreachable
 from app.reporting.compute import ServiceMonth
 from app.reporting.load import ServiceInfo, load_services
 from app.reporting.statements import month_figures_for
@@ -99,7 +100,8 @@ class CurrentMonthFigures:
             try:
                 if self.due():
                     await self.refresh()
-            except Exception:
-                log.exception("refreshing current-month figures failed; will retry")
+            except Exception as exc:
+                if not unreachable(exc):  # an outage is logged once (app.availability)
+                    log.exception("refreshing current-month figures failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)

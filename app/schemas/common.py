@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -143,6 +144,17 @@ def in_range(moment: datetime) -> datetime:
     return whole_seconds(moment.astimezone(UTC))
 
 
+def instant_text(value: Any) -> Any:
+    """An instant is given as RFC 3339 text (or is already a datetime): a number, or
+    text that is only a number, would be read as epoch seconds, which the OpenAPI
+    document (a ``date-time`` string) does not allow (schemathesis found it)."""
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and not value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        return value
+    raise ValueError("an instant is RFC 3339 text with an offset, e.g. 2025-06-01T12:00:00Z")
+
+
 def whole_seconds(moment: datetime) -> datetime:
     """Floor to the whole second: the resolution of every instant the API stores and
     writes (the accounting counts whole seconds too), so a read sent back is unchanged."""
@@ -190,7 +202,7 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 # An instant given to the API, with an explicit offset; kept to the whole second (floored)
 # and refused outside EARLIEST..LATEST.
-Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(instant_text), AfterValidator(in_range)]
 
 # Ids are 64-bit in the database: a larger number is a 422, not a driver overflow.
 MAX_ID = 2**63 - 1

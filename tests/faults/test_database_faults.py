@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +31,7 @@ from app.db import make_engine
 from tests.e2e_server import running_server
 from tests.faults.conftest import through
 from tests.faults.proxy import FaultProxy
-from tests.helpers import make_key, policy_body, service_body
+from tests.helpers import free_port, make_key, policy_body, service_body
 from tests.test_e2e_monitoring import start_agent, stop
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
@@ -41,7 +41,9 @@ CONNECT_TIMEOUT, STATEMENT_TIMEOUT = 2, 3  # the server's, short to keep the tes
 INTERVAL, GRACE = 10, 0  # heartbeats are overdue after 10 s of silence
 OUTAGE = 11  # each fault lasts longer than that
 READY_LIMIT = READY_TIMEOUT + 1.5  # readyz's own timeout plus the request's overhead
-REQUEST_LIMIT = CONNECT_TIMEOUT + STATEMENT_TIMEOUT + 4  # no request waits longer
+# No request waits longer: a request caught in a hang may wait out a statement, the
+# driver's cancel (a new connection) and its rollback; seen up to 10.2 s under load.
+REQUEST_LIMIT = 2 * (CONNECT_TIMEOUT + STATEMENT_TIMEOUT) + 5
 
 
 class CountingHandler(BaseHTTPRequestHandler):
@@ -151,16 +153,26 @@ class Traffic(threading.Thread):
     """What customers and billing do throughout: heartbeat pings and SLA reads, every
     response recorded (status or the transport error, and how long it took)."""
 
-    def __init__(self, url: str, monitors: dict[str, dict[str, Any]], proxy: FaultProxy) -> None:
+    def __init__(
+        self,
+        url: str,
+        monitors: dict[str, dict[str, Any]],
+        proxy: FaultProxy,
+        acked: dict[int, set[int]] | None = None,
+        seen: list[tuple[str, int | str, float]] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.url, self.monitors, self.proxy = url, monitors, proxy
         self.stop = threading.Event()
-        self.responses: list[tuple[str, int | str, float]] = []
+        self.paused = threading.Event()  # while the server restarts
+        self.responses: list[tuple[str, int | str, float]] = [] if seen is None else seen
         # checked_at of every ping answered 200/202, per monitor: each must be stored.
-        self.acked: dict[int, set[int]] = {m["id"]: set() for m in monitors.values()}
+        self.acked = acked or {m["id"]: set() for m in monitors.values()}
         self.month = datetime.now(UTC).strftime("%Y-%m")
 
     def request(self, client: httpx.Client, method: str, path: str) -> httpx.Response | None:
+        if self.paused.is_set():
+            return None
         started = time.monotonic()
         try:
             response = client.request(method, f"{self.url}{path}", timeout=30)
@@ -194,73 +206,93 @@ class Traffic(threading.Thread):
 def test_a_cut_and_a_hung_database_lose_nothing_and_blame_no_one(
     tmp_path: Path, proxy: FaultProxy, fault_database: str
 ) -> None:
+    spool = tmp_path / "spool.db"
     env = {
         "UPTALLY_ALLOW_PRIVATE_TARGETS": "true",
         "UPTALLY_FOLD_INTERVAL_SECONDS": "0.5",
         "UPTALLY_DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
         "UPTALLY_DB_STATEMENT_TIMEOUT_SECONDS": str(STATEMENT_TIMEOUT),
-        "UPTALLY_SPOOL_PATH": str(tmp_path / "spool.db"),
+        "UPTALLY_SPOOL_PATH": str(spool),
     }
+    database, port = through(proxy, fault_database), free_port()
     agent_buffer, agent_log = tmp_path / "agent.db", tmp_path / "agent.log"
-    with (
-        counting_target() as (target, hits),
-        running_server(through(proxy, fault_database), tmp_path, env=env) as server,
-    ):
+    logs: list[str] = []
+    with counting_target() as (target, hits), ExitStack() as cleanup:
+        server = cleanup.enter_context(running_server(database, tmp_path, env=env, port=port))
         monitors = catalog(server.url, target)
         ids = {name: m["id"] for name, m in monitors.items() if name != "service"}
         token = asyncio.run(make_key(fault_database, "agent", locations=["edge"]))
         agent = start_agent(server.url, token, agent_buffer, agent_log)
+        cleanup.callback(stop, agent)  # on stop it sends what it holds
         traffic = Traffic(server.url, monitors, proxy)
         traffic.start()
-        try:
+        cleanup.callback(traffic.join, 60)
+        cleanup.callback(traffic.stop.set)
+        wait_for(
+            lambda: stored(fault_database, ids["http"]) and stored(fault_database, ids["edge"]),
+            "the first results of the server and the agent",
+            INTERVAL + 10,
+        )
+
+        for fault in (proxy.cut, proxy.hang):
+            began = time.monotonic()
+            fault()
+            readies: list[tuple[int, float]] = []
+            while time.monotonic() - began < OUTAGE:
+                started = time.monotonic()
+                ready = httpx.get(f"{server.url}/readyz", timeout=30)
+                readies.append((ready.status_code, time.monotonic() - started))
+                time.sleep(0.5)
+            assert {status for status, _ in readies} == {503}, (fault.__name__, readies)
+            assert max(took for _, took in readies) < READY_LIMIT, (fault.__name__, readies)
+
+            proxy.restore()
+            back = int(time.time())
+            # It recovers by itself: ready again, and results flow again.
             wait_for(
-                lambda: stored(fault_database, ids["http"]) and stored(fault_database, ids["edge"]),
-                "the first results of the server and the agent",
+                lambda: httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200,
+                f"readyz after the {fault.__name__}",
+                20,
+            )
+            wait_for(
+                lambda back=back: max(stored(fault_database, ids["cron"])) > back,
+                f"a ping stored after the {fault.__name__}",
+                15,
+            )
+
+        # SIGTERM while the database is cut: what the server holds goes to its spool ...
+        proxy.cut()
+        time.sleep(2)  # pings acknowledged with 202 meanwhile
+        traffic.paused.set()
+        time.sleep(1)  # (requests in flight are answered)
+        cleanup.close()  # traffic, agent and server (SIGTERM) stop; all start again below
+        logs.append(server.log.read_text())
+        assert spool.exists()
+
+        # ... and the next start, with the database back, writes it.
+        proxy.restore()
+        server = cleanup.enter_context(running_server(database, tmp_path, env=env, port=port))
+        agent = start_agent(server.url, token, agent_buffer, agent_log)
+        cleanup.callback(stop, agent)
+        traffic = Traffic(server.url, monitors, proxy, acked=traffic.acked, seen=traffic.responses)
+        traffic.start()
+        cleanup.callback(traffic.join, 60)
+        cleanup.callback(traffic.stop.set)
+        wait_for(lambda: not spool.exists(), "the spool to be written", 15)
+        back = int(time.time())
+        for name in ("http", "edge"):
+            wait_for(
+                lambda name=name: max(stored(fault_database, ids[name])) > back,
+                f"a new {name} result after the restart",
                 INTERVAL + 10,
             )
-            for fault in (proxy.cut, proxy.hang):
-                began = time.monotonic()
-                fault()
-                readies: list[tuple[int, float]] = []
-                while time.monotonic() - began < OUTAGE:
-                    started = time.monotonic()
-                    ready = httpx.get(f"{server.url}/readyz", timeout=30)
-                    readies.append((ready.status_code, time.monotonic() - started))
-                    time.sleep(0.5)
-                assert {status for status, _ in readies} == {503}, (fault.__name__, readies)
-                assert max(took for _, took in readies) < READY_LIMIT, (fault.__name__, readies)
-
-                proxy.restore()
-                back = int(time.time())
-                # It recovers by itself: ready again, and results flow again.
-                wait_for(
-                    lambda: httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200,
-                    f"readyz after the {fault.__name__}",
-                    20,
-                )
-                wait_for(
-                    lambda back=back: max(stored(fault_database, ids["cron"])) > back,
-                    f"a ping stored after the {fault.__name__}",
-                    15,
-                )
-            back = int(time.time())
-            for name in ("http", "edge"):
-                wait_for(
-                    lambda name=name: max(stored(fault_database, ids[name])) > back,
-                    f"a new {name} result after the outages",
-                    INTERVAL + 10,
-                )
-        finally:
-            traffic.stop.set()
-            traffic.join(timeout=60)
-            stop(agent)  # it sends what it holds before it leaves
         sla = httpx.get(
             f"{server.url}/api/v1/services/{monitors['service']['id']}/sla?month={traffic.month}",
             headers=ADMIN,
             timeout=30,
         )
         assert sla.status_code == 200, sla.text
-    log = (tmp_path / next(p.name for p in tmp_path.glob("server-*.log"))).read_text()
+    logs.append(server.log.read_text())
 
     # No 500 anywhere, and no request left hanging: 503s are the outage's answer.
     statuses = Counter(status for _, status, _ in traffic.responses)
@@ -268,18 +300,20 @@ def test_a_cut_and_a_hung_database_lose_nothing_and_blame_no_one(
     assert statuses[503] > 0 and statuses[202] > 0, statuses  # the faults were felt
     slowest = max(took for _, _, took in traffic.responses)
     assert slowest < REQUEST_LIMIT, sorted(traffic.responses, key=lambda r: -r[2])[:5]
-    assert '" 500' not in log and "Traceback" not in log, log[-5000:]
+    for log in logs:
+        assert '" 500' not in log, [line for line in log.splitlines() if '" 500' in line]
+        assert "Traceback" not in log, log[log.index("Traceback") - 200 :][:3000]
     assert " 500 " not in agent_log.read_text()
 
     # No result lost: every check the target answered and every acknowledged ping is
-    # stored (the server wrote its buffer, the agent's last results wait in its file).
+    # stored (the server wrote its buffer or its spool, the agent's last results wait
+    # in its file).
     assert len(stored(fault_database, ids["http"], "local")) == hits["/local"], hits
     with sqlite3.connect(agent_buffer) as db:
         agent_pending = db.execute("SELECT count(*) FROM pending").fetchone()[0]
     assert len(stored(fault_database, ids["edge"], "edge")) + agent_pending == hits["/edge"], hits
     for name in ("cron", "quiet"):
         assert traffic.acked[ids[name]] <= stored(fault_database, ids[name]), name
-    assert not (tmp_path / "spool.db").exists()
 
     # No false downtime: nothing failed, the service has no downtime period.
     failures = query(

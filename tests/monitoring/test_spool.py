@@ -39,26 +39,25 @@ async def test_results_pending_at_stop_during_an_outage_are_spooled_and_written_
     runtime: Any = application.state.runtime
     broken = make_engine(broken_url(db_url))
     try:
-        async with application.router.lifespan_context(application):
-            async with asgi_api(application) as api:
-                monitor = await heartbeat_monitor(api, await make_service(api))
-                path = "/heartbeat/" + monitor["heartbeat_url"].rsplit("/", 1)[1]
-                await api.call("POST", path, token=None, expect=200)  # seen before
-                buffer = runtime.buffer
-                # The database goes away; results keep coming, then SIGTERM.
-                runtime.sessions = buffer.sessions = make_sessionmaker(broken)
-                await api.call("POST", path, token=None, expect=202)
-                for offset in range(1, 6):
-                    buffer.add(
-                        ResultIn(
-                            monitor_id=monitor["id"],
-                            location="local",
-                            checked_at=now - 600 * offset,
-                            ok=True,
-                            interval_seconds=600,
-                        )
+        async with application.router.lifespan_context(application), asgi_api(application) as api:
+            monitor = await heartbeat_monitor(api, await make_service(api))
+            path = "/heartbeat/" + monitor["heartbeat_url"].rsplit("/", 1)[1]
+            await api.call("POST", path, token=None, expect=200)  # seen before
+            buffer = runtime.buffer
+            # The database goes away; results keep coming, then SIGTERM.
+            runtime.sessions = buffer.sessions = make_sessionmaker(broken)
+            await api.call("POST", path, token=None, expect=202)
+            for offset in range(1, 6):
+                buffer.add(
+                    ResultIn(
+                        monitor_id=monitor["id"],
+                        location="local",
+                        checked_at=now - 600 * offset,
+                        ok=True,
+                        interval_seconds=600,
                     )
-                assert len(buffer.pending) == 6
+                )
+            assert len(buffer.pending) == 6
     finally:
         await broken.dispose()
     assert len(spooled(spool)) == 6  # nothing lost: on disk
