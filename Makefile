@@ -9,7 +9,7 @@ PORT   ?= 8000
 UPTALLY_ADMIN_TOKEN ?= dev-admin-token
 export UPTALLY_ADMIN_TOKEN
 
-.PHONY: run test lint typecheck pytest bench bench-fold bench-probes clean help
+.PHONY: run test test-faults lint typecheck pytest bench bench-fold bench-probes clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,7 +44,10 @@ typecheck: $(VENV)/.installed-test  ## mypy --strict on app/ and probes/
 PYTEST_WORKERS ?= 3
 
 pytest: $(VENV)/.installed-test  ## the test suite, on SQLite and PostgreSQL
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not faults" $(PYTEST_ARGS)
+
+test-faults: $(VENV)/.installed-test  ## cut and hang PostgreSQL under a real server (about a minute)
+	$(BIN)/pytest -m faults -v $(PYTEST_ARGS)
 
 test: lint typecheck pytest  ## everything CI runs
 
