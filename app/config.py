@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     fold_interval_seconds: float = Field(default=2.0, gt=0)
     # How long a read (GET /api/v1/credits) may spend folding results that are still
     # waiting, before it answers with what is folded and says so (pending_results).
-    read_fold_budget_seconds: float = Field(default=0.5, ge=0)
+    read_fold_budget_seconds: float = Field(default=0.25, ge=0)
     # How often confirmed state changes are handed to their consumers (log, next
     # notifications and incidents).
     dispatch_interval_seconds: float = Field(default=2.0, gt=0)

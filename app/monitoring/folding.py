@@ -36,7 +36,7 @@ from app.sla.timeline import Observation, Segment, first_difference, fold_locati
 log = logging.getLogger(__name__)
 
 LOG_ROWS_PER_PASS = 200
-PAIRS_PER_TRANSACTION = 200  # SQLite's folder: how long others wait for its lock
+PAIRS_PER_TRANSACTION = 50  # SQLite's folder: how long others wait for its lock
 READ_PAIRS_PER_TRANSACTION = 50  # a read's fold checks its time budget this often
 
 Pair = tuple[int, str]
@@ -68,7 +68,7 @@ async def fold_pending(
     monitor_ids: Collection[int] | None = None,
     *,
     budget_seconds: float | None = None,
-    patience_seconds: float = 1.0,
+    patience_seconds: float = 0.3,
 ) -> Folded:
     """Fold what the log marks: all of it (consuming the log), or only the given
     monitors' pairs (leaving the log for the folder; a monitor another process is
