@@ -25,9 +25,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import Base, make_engine
+from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from tests.helpers import Catalog, make_monitor, make_service
@@ -105,6 +106,17 @@ async def db_url(
         yield url
     finally:
         await _admin_execute(url, truncate_statement())
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, apart from any app's (for folding, claims and
+    reports called directly)."""
+    engine = make_engine(db_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.availability import unreachable
@@ -93,7 +93,9 @@ async def fold_pending(
         return Folded(len(pairs) - len(busy), frozenset(services), complete=not busy)
 
     if budget_seconds is not None:
-        return await _fold_within(sessions, budget_seconds)
+        deadline = time.monotonic() + budget_seconds
+        done = await _fold_in_chunks(sessions, None, READ_PAIRS_PER_TRANSACTION, deadline)
+        return done or Folded(0, frozenset())
     async with sessions() as session:
         upto = await session.scalar(select(func.max(DirtyMarks.id)))
         sqlite = session.get_bind().dialect.name == "sqlite"
@@ -102,98 +104,65 @@ async def fold_pending(
         if sqlite:
             # One writer at a time: fold in short transactions, so readers and
             # ingestion wait for a chunk, not for a whole pass.
-            pass_folded, pass_touched = await _fold_rows_in_chunks(sessions, upto)
+            done = await _fold_in_chunks(sessions, upto, PAIRS_PER_TRANSACTION)
         else:
-            pass_folded, pass_touched = await _fold_rows(sessions, upto)
-        if pass_folded is None:
+            done = await _fold_pass(sessions, upto)
+        if done is None:
             break
-        folded += pass_folded
-        touched |= pass_touched
+        folded += done.pairs
+        touched |= done.services
     return Folded(folded, frozenset(touched))
 
 
-async def _fold_rows(
-    sessions: async_sessionmaker[AsyncSession], upto: int
-) -> tuple[int | None, set[int]]:
+def _log_rows(upto: int | None) -> Select[tuple[int, list[list[Any]]]]:
+    """The oldest log rows (up to ``upto``), one pass's worth."""
+    query = select(DirtyMarks.id, DirtyMarks.marks).order_by(DirtyMarks.id).limit(LOG_ROWS_PER_PASS)
+    return query if upto is None else query.where(DirtyMarks.id <= upto)
+
+
+async def _fold_pass(sessions: async_sessionmaker[AsyncSession], upto: int) -> Folded | None:
     """One pass in one transaction: log rows up to ``upto`` (skipping those another
     process holds), their pairs folded, the rows consumed. None when none was left."""
     async with sessions() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(DirtyMarks.id, DirtyMarks.marks)
-                .where(DirtyMarks.id <= upto)
-                .order_by(DirtyMarks.id)
-                .limit(LOG_ROWS_PER_PASS)
-                # Several processes on PostgreSQL each take different log rows.
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+        # Several processes on PostgreSQL each take different log rows.
+        rows = (await session.execute(_log_rows(upto).with_for_update(skip_locked=True))).all()
         if not rows:
-            return None, set()
+            return None
         pairs = merge_marks(marks for _, marks in rows)
         touched = await _fold_pairs(session, pairs)
         await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
-        return len(pairs), touched
+        return Folded(len(pairs), frozenset(touched))
 
 
-async def _fold_rows_in_chunks(
-    sessions: async_sessionmaker[AsyncSession], upto: int
-) -> tuple[int | None, set[int]]:
-    """One pass in transactions of at most PAIRS_PER_TRANSACTION pairs (single
-    process, SQLite); the log rows go with the last one. Folding is idempotent, so a
-    stop between chunks only means some pairs are folded again."""
+async def _fold_in_chunks(
+    sessions: async_sessionmaker[AsyncSession],
+    upto: int | None,
+    chunk: int,
+    deadline: float | None = None,
+) -> Folded | None:
+    """One pass in transactions of at most ``chunk`` pairs: SQLite's folder (readers
+    and ingestion wait for a chunk, not a pass) and a read's budgeted fold (which stops
+    at ``deadline`` and leaves a monitor another process is folding to it). The log
+    rows are consumed only once all their pairs are folded; else the folder folds them
+    again (folding is idempotent). None when no log row was left."""
     async with sessions() as session:
-        rows = (
-            await session.execute(
-                select(DirtyMarks.id, DirtyMarks.marks)
-                .where(DirtyMarks.id <= upto)
-                .order_by(DirtyMarks.id)
-                .limit(LOG_ROWS_PER_PASS)
-            )
-        ).all()
+        rows = (await session.execute(_log_rows(upto))).all()
     if not rows:
-        return None, set()
-    pairs = sorted(merge_marks(marks for _, marks in rows).items())
-    touched: set[int] = set()
-    for start in range(0, len(pairs), PAIRS_PER_TRANSACTION):
-        async with sessions() as session, session.begin():
-            touched |= await _fold_pairs(
-                session, dict(pairs[start : start + PAIRS_PER_TRANSACTION])
-            )
-    async with sessions() as session, session.begin():
-        await session.execute(delete(DirtyMarks).where(DirtyMarks.id.in_([i for i, _ in rows])))
-    return len(pairs), touched
-
-
-async def _fold_within(sessions: async_sessionmaker[AsyncSession], budget_seconds: float) -> Folded:
-    """What a read folds before it answers: the oldest log rows' pairs, a few per
-    transaction, until ``budget_seconds`` run out. The rows are consumed only once all
-    their pairs are folded (else the folder folds them again: folding is idempotent);
-    ``complete`` says whether the whole log was done."""
-    deadline = time.monotonic() + budget_seconds
-    async with sessions() as session:
-        rows = (
-            await session.execute(
-                select(DirtyMarks.id, DirtyMarks.marks)
-                .order_by(DirtyMarks.id)
-                .limit(LOG_ROWS_PER_PASS)
-            )
-        ).all()
-    if not rows:
-        return Folded(0, frozenset())
+        return None
     pairs = sorted(merge_marks(marks for _, marks in rows).items())
     touched: set[int] = set()
     busy: set[Pair] = set()
-    for start in range(0, len(pairs), READ_PAIRS_PER_TRANSACTION):
-        if time.monotonic() >= deadline:
+    for start in range(0, len(pairs), chunk):
+        if deadline is not None and time.monotonic() >= deadline:
             return Folded(start, frozenset(touched), complete=False)
-        chunk = dict(pairs[start : start + READ_PAIRS_PER_TRANSACTION])
         async with sessions() as session, session.begin():
-            touched |= await _fold_pairs(session, chunk, deadline, busy)
-    if busy:  # the folder has those: leave the rows to it
+            touched |= await _fold_pairs(
+                session, dict(pairs[start : start + chunk]), deadline, busy
+            )
+    if busy:  # another process has those: leave the rows to it
         return Folded(len(pairs) - len(busy), frozenset(touched), complete=False)
     async with sessions() as session, session.begin():
-        # Rows the folder holds now are its to delete: never wait for it.
+        # Rows another folder holds now are its to delete: never wait for it.
         held = (
             select(DirtyMarks.id)
             .where(DirtyMarks.id.in_([i for i, _ in rows]))

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import LocationSegment, Monitor, StateChange
+from app.models import Monitor, StateChange
+from app.reporting.load import load_segments
 from app.sla.intervals import Interval
 from app.sla.periods import utc_text
 from app.sla.timeline import Segment, State, States, Transition, monitor_states, service_states
 from app.sla.timeline import transitions as state_transitions
+from app.sla.uptime import FOREVER
 
 MONITOR = "monitor"
 SERVICE = "service"
@@ -89,7 +91,8 @@ async def recompute(
     for since_group, group in _groups(services):
         members_ids = [m for sid in group for m, _, _ in family[sid]]
         group_monitors = {m: t for m, t in monitors.items() if service_of.get(m) in group}
-        segments = await _segments(session, members_ids, since_group)
+        # Segments reaching past since - 1: the state changes start from that second.
+        segments = await load_segments(session, members_ids, (since_group - 1, FOREVER))
         stored = await _stored(session, list(group_monitors), group, since_group)
 
         for monitor_id, since in sorted(group_monitors.items()):
@@ -151,24 +154,6 @@ async def _lock(session: AsyncSession, service_ids: list[int]) -> None:
     )
 
 
-async def _segments(
-    session: AsyncSession, monitor_ids: Sequence[int], since: int
-) -> dict[int, dict[str, list[Segment]]]:
-    """Each monitor's segments per location that reach past ``since - 1``."""
-    found: dict[int, dict[str, list[Segment]]] = defaultdict(lambda: defaultdict(list))
-    for chunk in _chunks(monitor_ids):
-        query = select(
-            LocationSegment.monitor_id,
-            LocationSegment.location,
-            LocationSegment.start,
-            LocationSegment.end,
-            LocationSegment.failing,
-        ).where(LocationSegment.monitor_id.in_(chunk), LocationSegment.end >= since)
-        for monitor_id, location, start, end, failing in await session.execute(query):
-            found[monitor_id][location].append(Segment(start, end, failing))
-    return found
-
-
 async def _stored(
     session: AsyncSession, monitor_ids: list[int], service_ids: list[int], since: int
 ) -> dict[tuple[str, int], list[StateChange]]:
@@ -195,9 +180,6 @@ def _window(since: int, segments: Mapping[int, Mapping[str, list[Segment]]]) -> 
     past the last fresh data (where NO DATA begins)."""
     ends = [s.end for locations in segments.values() for segs in locations.values() for s in segs]
     return (since - 1, max([since, *ends]) + 1)
-
-
-FOREVER = 2**62
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,17 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ClosedMonth, LateData, Monitor, SlaPolicy, Statement
 from app.reporting.compute import ServiceMonth
-from app.reporting.load import load_segments
+from app.reporting.load import load_segments, policy_from_fields
 from app.reporting.statements import STATEMENT_FORMAT, adjustment, read_statement
 from app.sla.periods import Month, month_period, to_epoch
-from app.sla.policy import (
-    CreditFormula,
-    CreditTier,
-    ExistencePolicy,
-    MaintenancePolicy,
-    NoDataPolicy,
-    Policy,
-)
 from app.sla.timeline import Segment, monitor_states, service_states
 from app.sla.uptime import Maintenance, MonthFigures, MonthInput, evaluation_window, month_figures
 
@@ -47,30 +39,6 @@ CHUNK = 500
 # than a day past the latest closed UTC month, plus the widest downtime margin, cannot
 # touch a closed month.
 ZONE_REACH = 86_400
-
-
-def policy_from_terms(terms: Mapping[str, Any]) -> Policy:
-    """The policy a format-2 statement froze (the inverse of its encoding)."""
-    return Policy(
-        target_percent=Decimal(terms["target_percent"]),
-        credit_tiers=tuple(
-            CreditTier(
-                Decimal(t["from_percent"]), Decimal(t["to_percent"]), Decimal(t["credit_percent"])
-            )
-            for t in terms["credit_tiers"]
-        ),
-        credit_formula=CreditFormula(terms["credit_formula"]),
-        hourly_multiplier=Decimal(terms["hourly_multiplier"]),
-        percent_per_hour=Decimal(terms["percent_per_hour"]),
-        credit_cap_percent=Decimal(terms["credit_cap_percent"]),
-        min_credit_amount=Decimal(terms["min_credit_amount"]),
-        prorate_fee=bool(terms["prorate_fee"]),
-        min_downtime_seconds=int(terms["min_downtime_seconds"]),
-        maintenance_notice_seconds=int(terms["maintenance_notice_seconds"]),
-        maintenance_policy=MaintenancePolicy(terms["maintenance_policy"]),
-        no_data_policy=NoDataPolicy(terms["no_data_policy"]),
-        existence_policy=ExistencePolicy(terms["existence_policy"]),
-    )
 
 
 def frozen_month(
@@ -82,7 +50,7 @@ def frozen_month(
     """A format-2 statement's month recomputed from ``segments`` under its frozen
     terms (pure). ``quorums`` are the monitors to combine (frozen, plus any added)."""
     terms = content["terms"]
-    policy = policy_from_terms(terms["policy"])
+    policy = policy_from_fields(terms["policy"])
     period = (content["period"][0], content["period"][1])
     window = evaluation_window(period, policy)
     states = service_states(
@@ -111,10 +79,18 @@ async def note_late_data(session: AsyncSession, changed: Mapping[int, int], now:
     (``monitor id -> earliest changed instant``). Returns the statements noted."""
     if not changed:
         return 0
-    latest = await session.scalar(select(func.max(ClosedMonth.month)))
+    # One round trip on every fold pass that changed something (the hot path).
+    latest, margin = (
+        await session.execute(
+            select(
+                select(func.max(ClosedMonth.month)).scalar_subquery(),
+                select(func.max(SlaPolicy.min_downtime_seconds)).scalar_subquery(),
+            )
+        )
+    ).one()
     if latest is None:
         return 0
-    margin = await session.scalar(select(func.max(SlaPolicy.min_downtime_seconds))) or 0
+    margin = margin or 0
     reach = month_period(Month.parse(latest), "UTC")[1] + ZONE_REACH + margin
     if min(changed.values()) >= reach:
         return 0  # the common case: live data, after every closed month
@@ -179,7 +155,7 @@ async def adjustments(
     spans = [
         evaluation_window(
             (s.content["period"][0], s.content["period"][1]),
-            policy_from_terms(s.content["terms"]["policy"]),
+            policy_from_fields(s.content["terms"]["policy"]),
         )
         for s in late
         if s.content.get("format") == STATEMENT_FORMAT

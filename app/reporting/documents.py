@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.db import plain_decimal
 from app.reporting.compute import ServiceMonth
-from app.reporting.statements import FrozenStatement, frozen_figures, percent_text
+from app.reporting.statements import FrozenStatement, freeze
 from app.sla.periods import utc_text
-from app.sla.uptime import truncate
 
 
 def render_figures(figures: dict[str, Any]) -> dict[str, Any]:
@@ -26,24 +24,16 @@ def render_figures(figures: dict[str, Any]) -> dict[str, Any]:
 
 def figures_document(item: ServiceMonth) -> dict[str, Any]:
     """An open month's SLA document (without status)."""
-    service = item.service
-    return {
-        "service_id": service.id,
-        "service_slug": service.slug,
-        "customer_id": service.customer_id,
-        "customer_slug": service.customer_slug,
-        "month": str(item.month),
-        "timezone": service.timezone,
-        "period_start": utc_text(item.figures.period[0]),
-        "period_end": utc_text(item.figures.period[1]),
-        "target_percent": str(plain_decimal(item.policy.target_percent)),
-        "currency": service.currency,
-        **render_figures(frozen_figures(item.figures)),
-    }
+    return statement_document(freeze(item))
+
+
+def credit_row(item: ServiceMonth) -> dict[str, Any]:
+    """What billing lists per service for an open month."""
+    return statement_credit_row(freeze(item))
 
 
 def statement_document(frozen: FrozenStatement) -> dict[str, Any]:
-    """A closed month's SLA document (without status), from its statement."""
+    """A month's SLA document (without status), from its statement or ``freeze``."""
     return {
         "service_id": frozen.service_id,
         "service_slug": frozen.service_slug,
@@ -59,27 +49,8 @@ def statement_document(frozen: FrozenStatement) -> dict[str, Any]:
     }
 
 
-def credit_row(item: ServiceMonth) -> dict[str, Any]:
-    """What billing lists per service: the credit fields, cheap to build for thousands
-    of services (no timestamps to format)."""
-    service, figures = item.service, item.figures
-    return {
-        "customer_id": service.customer_id,
-        "customer_slug": service.customer_slug,
-        "service_id": service.id,
-        "service_slug": service.slug,
-        "uptime_percent": truncate(figures.uptime) if figures.uptime is not None else None,
-        "target_percent": str(plain_decimal(item.policy.target_percent)),
-        "breached": figures.breached,
-        "needs_review": figures.needs_review,
-        "credit_percent": percent_text(figures.credit_percent),
-        "credit_amount": str(figures.credit_amount),
-        "currency": service.currency,
-    }
-
-
 def statement_credit_row(frozen: FrozenStatement) -> dict[str, Any]:
-    """A closed month's credit row, from its statement."""
+    """A month's credit row, from its statement or ``freeze``."""
     figures = frozen.figures
     return {
         "customer_id": frozen.customer_id,

@@ -9,9 +9,10 @@ load thousands of services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,27 +35,36 @@ from app.sla.uptime import Maintenance
 MANY_SERVICES = 500
 
 
-def to_policy(model: SlaPolicy) -> Policy:
+POLICY_FIELDS = tuple(Policy.__dataclass_fields__)
+
+
+def policy_from_fields(fields: Mapping[str, Any]) -> Policy:
+    """A policy from its fields by name: a stored policy's columns, or the terms a
+    statement froze (decimals and enums as strings there)."""
     return Policy(
-        target_percent=model.target_percent,
+        target_percent=Decimal(fields["target_percent"]),
         credit_tiers=tuple(
             CreditTier(
                 Decimal(t["from_percent"]), Decimal(t["to_percent"]), Decimal(t["credit_percent"])
             )
-            for t in model.credit_tiers
+            for t in fields["credit_tiers"]
         ),
-        credit_formula=CreditFormula(model.credit_formula),
-        hourly_multiplier=model.hourly_multiplier,
-        percent_per_hour=model.percent_per_hour,
-        credit_cap_percent=model.credit_cap_percent,
-        min_credit_amount=model.min_credit_amount,
-        prorate_fee=model.prorate_fee,
-        min_downtime_seconds=model.min_downtime_seconds,
-        maintenance_notice_seconds=model.maintenance_notice_seconds,
-        maintenance_policy=MaintenancePolicy(model.maintenance_policy),
-        no_data_policy=NoDataPolicy(model.no_data_policy),
-        existence_policy=ExistencePolicy(model.existence_policy),
+        credit_formula=CreditFormula(fields["credit_formula"]),
+        hourly_multiplier=Decimal(fields["hourly_multiplier"]),
+        percent_per_hour=Decimal(fields["percent_per_hour"]),
+        credit_cap_percent=Decimal(fields["credit_cap_percent"]),
+        min_credit_amount=Decimal(fields["min_credit_amount"]),
+        prorate_fee=bool(fields["prorate_fee"]),
+        min_downtime_seconds=int(fields["min_downtime_seconds"]),
+        maintenance_notice_seconds=int(fields["maintenance_notice_seconds"]),
+        maintenance_policy=MaintenancePolicy(fields["maintenance_policy"]),
+        no_data_policy=NoDataPolicy(fields["no_data_policy"]),
+        existence_policy=ExistencePolicy(fields["existence_policy"]),
     )
+
+
+def to_policy(model: SlaPolicy) -> Policy:
+    return policy_from_fields({name: getattr(model, name) for name in POLICY_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)

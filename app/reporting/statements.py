@@ -130,6 +130,24 @@ class FrozenStatement:
     figures: dict[str, Any]
 
 
+def freeze(item: ServiceMonth) -> FrozenStatement:
+    """An open month in the shape of a statement, so both render through one path."""
+    service = item.service
+    return FrozenStatement(
+        format=STATEMENT_FORMAT,
+        service_id=service.id,
+        service_slug=service.slug,
+        customer_id=service.customer_id,
+        customer_slug=service.customer_slug,
+        month=str(item.month),
+        timezone=service.timezone,
+        period=item.figures.period,
+        target_percent=str(plain_decimal(item.policy.target_percent)),
+        currency=service.currency,
+        figures=frozen_figures(item.figures),
+    )
+
+
 def _epoch(text: str) -> int:
     return to_epoch(datetime.fromisoformat(text.replace("Z", "+00:00")))
 

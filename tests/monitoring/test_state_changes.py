@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -119,15 +117,6 @@ async def stored_changes(sessions: async_sessionmaker[AsyncSession]) -> list[Cha
     async with sessions() as session:
         rows = await session.scalars(select(StateChange))
         return sorted((r.subject, r.subject_id, r.at, r.old, r.new) for r in rows)
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(db_url)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 def result(monitor_id: int, location: str, step: int, ok: bool) -> ResultIn:

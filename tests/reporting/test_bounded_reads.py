@@ -80,7 +80,7 @@ async def test_folding_everything_takes_only_the_log_present_when_it_starts(
     original = folding._fold_pairs
     arrivals = 0
 
-    async def fold_and_receive_more(session: Any, pairs: Any) -> set[int]:
+    async def fold_and_receive_more(session: Any, pairs: Any, *rest: Any) -> set[int]:
         nonlocal arrivals
         arrivals += 1
         async with sessions() as other, other.begin():
@@ -92,7 +92,7 @@ async def test_folding_everything_takes_only_the_log_present_when_it_starts(
                 interval_seconds=60,
             )
             await store_results(other, [row], 1_760_000_000, {})
-        return await original(session, pairs)
+        return await original(session, pairs, *rest)
 
     monkeypatch.setattr(folding, "_fold_pairs", fold_and_receive_more)
     folded = await folding.fold_pending(sessions)

@@ -3,14 +3,11 @@ changed, and wholly again when it is old (both databases)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import make_engine, make_sessionmaker
 from app.monitoring.folding import fold_pending
 from app.reporting.cache import CurrentMonthFigures
 from app.sla.periods import month_of, month_period
@@ -25,15 +22,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(db_url)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 def results(monitor_id: int, start: datetime, minutes: int, ok: bool) -> list[dict[str, Any]]:

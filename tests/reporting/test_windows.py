@@ -3,14 +3,11 @@ to its month (both databases)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import make_engine, make_sessionmaker
 from app.monitoring.folding import fold_pending
 from app.reporting.compute import compute_months, compute_windows
 from app.reporting.load import load_services
@@ -19,15 +16,6 @@ from app.sla.uptime import truncate
 from tests.conftest import Api
 from tests.helpers import Catalog
 from tests.test_api_sla import june_with_44_minutes_down, push
-
-
-@pytest.fixture
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(db_url)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 def berlin_days(year: int, month: int) -> list[tuple[int, int]]:
