@@ -33,12 +33,16 @@ class CustomerCreate(Strict):
     slug: Slug
     name: Name
     timezone: Timezone = "UTC"
+    # A private status page (and its feed and badges) needs the customer's key or a
+    # signed link (`uptally status-link`).
+    private: bool = False
 
 
 class CustomerUpdate(Strict):
     slug: Slug | None = None
     name: Name | None = None
     timezone: Timezone | None = None
+    private: bool | None = None
 
 
 class CustomerRead(ReadModel):
@@ -46,6 +50,7 @@ class CustomerRead(ReadModel):
     slug: str
     name: str
     timezone: str
+    private: bool
 
 
 # ---------------------------------------------------------------- SLA policies
