@@ -1,4 +1,6 @@
-FROM python:3.12-slim
+# Uptally's image: `uptally serve` (or `uptally agent`, `uptally db upgrade` ...).
+# Python 3.11: the version CI tests (.ci/run runs `make test` on the machine's 3.11).
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     UPTALLY_DATABASE_URL=sqlite+aiosqlite:////data/uptally.db
@@ -8,13 +10,17 @@ WORKDIR /srv/uptally
 COPY pyproject.toml README.md ./
 COPY app/__init__.py app/__init__.py
 RUN pip install . && pip uninstall -y uptally
-COPY . .
-# Editable, so the Alembic migrations beside the code are found at run time.
-RUN pip install --no-deps -e . \
+# The package itself, installed like any wheel: the migrations, templates and the
+# docs' assets are inside it (no source tree needed at run time).
+COPY app app
+COPY probes probes
+RUN pip install --no-deps . \
+    && rm -rf /srv/uptally/build \
     && useradd --system --uid 10001 --home-dir /srv/uptally uptally \
     && mkdir -p /data && chown uptally /data
 
 USER uptally
+WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -33,8 +33,8 @@ run: $(VENV)/.installed  ## serve on SQLite (./uptally.db) at http://127.0.0.1:8
 	$(BIN)/uptally serve --host $(HOST) --port $(PORT) --sample
 
 lint: $(VENV)/.installed-test  ## ruff lint and format check
-	$(BIN)/ruff check app probes tests bench alembic/env.py
-	$(BIN)/ruff format --check app probes tests bench alembic/env.py
+	$(BIN)/ruff check app probes tests bench
+	$(BIN)/ruff format --check app probes tests bench
 
 typecheck: $(VENV)/.installed-test  ## mypy --strict on app/ and probes/
 	$(BIN)/mypy

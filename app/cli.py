@@ -6,31 +6,26 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import BadSetting, Settings, load_settings, unknown_variables
 
 log = logging.getLogger("uptally")
 
-
-class BadSetting(Exception):
-    """An UPTALLY_* setting that does not validate; main() reports it and exits 2."""
+# Commands that use the database, and of those the ones that need it to exist already
+# (checked first: no empty SQLite file is left behind, one line says what to do).
+DATABASE_COMMANDS = {"db", "keys", "apply", "export", "incidents", "status-link"}
+NEEDS_EXISTING_DATABASE = {"keys", "incidents", "status-link"}
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise BadSetting(
-            "; ".join(
-                f"UPTALLY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-        ) from None
+    return load_settings()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -38,10 +33,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.main import create_app
     from app.migrate import upgrade
+    from app.preflight import DatabaseProblem, unusable
 
     settings = _settings()
     log.info("bringing the schema up to date on %s", _safe_url(settings.database_url))
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        line = unusable(settings.database_url, exc)
+        if line is None:
+            raise
+        raise DatabaseProblem(line) from None
     if args.sample:
         asyncio.run(_seed_sample(settings))
     if settings.admin_token is None:
@@ -54,6 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        # Uvicorn's own lines go through the handler app.logs installed (text or JSON).
+        log_config=None,
         proxy_headers=True,
     )
     return 0
@@ -80,43 +84,188 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from app.auth import Scope, create_key
+def _on_database(work: Any) -> Any:
+    """Run ``work(session)`` in one transaction on ``UPTALLY_DATABASE_URL``."""
     from app.db import make_engine, make_sessionmaker, transaction
 
     settings = _settings()
 
-    async def run() -> str:
+    async def run() -> Any:
         engine = make_engine(settings.database_url)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
-                _, token = await create_key(
-                    session,
-                    Scope(args.scope),
-                    customer_slug=args.customer,
-                    name=args.name,
-                    locations=args.location,
-                )
-                return token
+                return await work(session)
         finally:
             await engine.dispose()
 
+    return asyncio.run(run())
+
+
+def _print_token(token: str, scope: str, what: str) -> None:
+    print(token)
+    article = "an" if scope[0] in "aeiou" else "a"
+    print(f"({article} {scope} key{what}; it is shown only this once)", file=sys.stderr)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from app.auth import Scope, create_key, now_utc
+
+    if args.expires_in_days is not None and args.expires_in_days < 1:
+        print("uptally: --expires-in-days must be 1 or more", file=sys.stderr)
+        return 2
+    now = now_utc()
+    expires = now + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+
+    async def work(session: Any) -> str:
+        _, token = await create_key(
+            session,
+            Scope(args.scope),
+            customer_slug=args.customer,
+            name=args.name,
+            locations=args.location,
+            expires_at=expires,
+            now=now,
+        )
+        return token
+
     try:
-        token = asyncio.run(run())
+        token = _on_database(work)
     except ValueError as exc:
         print(f"uptally: {exc}", file=sys.stderr)
         return 2
-    print(token)
-    article = "an" if args.scope[0] in "aeiou" else "a"
     bound = f" for {', '.join(sorted(set(args.location)))}" if args.location else ""
-    print(f"({article} {args.scope} key{bound}; it is shown only this once)", file=sys.stderr)
+    until = f", valid until {_instant(expires)}" if expires else ""
+    _print_token(token, args.scope, bound + until)
+    return 0
+
+
+def _instant(moment: Any) -> str:
+    from datetime import UTC
+
+    return str(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")) if moment else "-"
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from app.auth import key_state, now_utc
+    from app.models import ApiKey, Customer
+
+    now = now_utc()
+
+    async def work(session: Any) -> list[dict[str, Any]]:
+        rows = await session.execute(
+            select(ApiKey, Customer.slug)
+            .outerjoin(Customer, Customer.id == ApiKey.customer_id)
+            .order_by(ApiKey.id)
+        )
+        keys = []
+        for key, customer in rows:
+            state = key_state(key, now)
+            if args.all or state == "active":
+                keys.append(
+                    {
+                        "id": key.id,
+                        "prefix": key.token_prefix,
+                        "scope": key.scope,
+                        "state": state,
+                        "name": key.name,
+                        "customer": customer,
+                        "locations": key.locations,
+                        "created_at": _instant(key.created_at),
+                        "last_used_at": _instant(key.last_used_at) if key.last_used_at else None,
+                        "expires_at": _instant(key.expires_at) if key.expires_at else None,
+                        "revoked_at": _instant(key.revoked_at) if key.revoked_at else None,
+                    }
+                )
+        return keys
+
+    keys = _on_database(work)
+    if args.json:
+        print(json.dumps(keys, indent=2))
+        return 0
+    columns = ("id", "prefix", "scope", "state", "name", "for", "last used", "expires")
+    rows = [
+        (
+            str(key["id"]),
+            key["prefix"],
+            key["scope"],
+            key["state"],
+            key["name"] or "-",
+            key["customer"] or ",".join(key["locations"]) or "-",
+            key["last_used_at"] or "never",
+            key["expires_at"] or "never",
+        )
+        for key in keys
+    ]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    for row in [columns, *rows]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    if not args.all:
+        print("(active keys; --all shows revoked and expired ones too)", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from app.auth import find_key, now_utc, revoke
+
+    now = now_utc()
+
+    async def work(session: Any) -> list[str]:
+        lines = []
+        for ident in args.key:
+            key = await find_key(session, ident)
+            if revoke(key, now):
+                lines.append(f"revoked key {key.id} ({key.token_prefix}..., {key.scope})")
+            else:
+                lines.append(f"key {key.id} was revoked already, at {_instant(key.revoked_at)}")
+        return lines
+
+    try:
+        lines = _on_database(work)
+    except ValueError as exc:  # nothing revoked: one transaction
+        print(f"uptally: {exc}; nothing was revoked", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from app.auth import find_key, rotate_key
+
+    async def work(session: Any) -> tuple[str, str, str]:
+        key = await find_key(session, args.key)
+        new, token = await rotate_key(session, key, grace_seconds=args.grace)
+        fate = (
+            f"key {key.id} expires at {_instant(key.expires_at)}"
+            if args.grace
+            else f"key {key.id} is revoked"
+        )
+        return token, new.scope, f" (key {new.id}) replacing key {key.id}; {fate}"
+
+    try:
+        token, scope, what = _on_database(work)
+    except ValueError as exc:
+        print(f"uptally: {exc}", file=sys.stderr)
+        return 2
+    _print_token(token, scope, what)
     return 0
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from app.agent import run_agent
+    from app.agent.state import (
+        AgentSetupError,
+        agent_token,
+        prepare_buffer,
+        private_file,
+        state_directory,
+        too_open,
+    )
     from probes.guard import AddressPolicy
 
     settings = _settings()
@@ -127,13 +276,36 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"uptally: --shard {args.shard!r}: expected K/N with 0 <= K < N", file=sys.stderr)
         return 2
-    buffer = Path(args.buffer or f"uptally-agent-{args.location}.db")
+    try:
+        token, source = agent_token(args.token, args.token_file, os.environ)
+        if args.buffer:
+            buffer = private_file(Path(args.buffer))
+        else:
+            buffer = prepare_buffer(state_directory(args.state_dir, os.environ), args.location)
+    except AgentSetupError as exc:
+        print(f"uptally: {exc}", file=sys.stderr)
+        return 2
+    if source == "--token":
+        log.warning(
+            "the token given with --token is visible to every local user (ps); "
+            "prefer UPTALLY_AGENT_TOKEN or --token-file"
+        )
+    elif args.token_file and too_open(Path(args.token_file)):
+        log.warning("%s may be read by other users: chmod 600 it", args.token_file)
+    legacy = Path(f"uptally-agent-{args.location}.db")
+    if not args.buffer and legacy.exists():
+        log.warning(
+            "%s (an older agent's buffer in the working directory) is not read any more: "
+            "run once with --buffer %s to send what it holds, then delete it",
+            legacy.resolve(),
+            legacy,
+        )
     policy = AddressPolicy.from_settings(
         settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
     )
     run_agent(
         args.server,
-        args.token,
+        token,
         args.location,
         buffer,
         policy,
@@ -145,7 +317,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from app.schemas.monitors import ALL_OPTIONS, CheckOptions
+    from app.schemas.monitors import ALL_OPTIONS, KIND_OPTIONS, CheckOptions
     from probes.guard import AddressPolicy
     from probes.registry import ProbeContext, run_probe
 
@@ -159,6 +331,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         if key in CheckOptions.model_fields and key not in ALL_OPTIONS:
             print(f"uptally: --option {key}: not an option (use the argument)", file=sys.stderr)
+            return 2
+        if key not in ALL_OPTIONS:  # (one of another kind: the monitor rules say so below)
+            known = ", ".join(sorted(KIND_OPTIONS[kind])) or "none"
+            print(
+                f"uptally: --option {key}: not an option of {kind} checks (they take: {known})",
+                file=sys.stderr,
+            )
             return 2
         try:
             options[key] = json.loads(value)
@@ -266,7 +445,41 @@ def build_parser() -> argparse.ArgumentParser:
         "list several): it reads their monitors and pushes their results, no other's",
     )
     create.add_argument("--name", default="", help="a label for the key")
+    create.add_argument(
+        "--expires-in-days",
+        type=int,
+        metavar="DAYS",
+        help="refuse the key after this many days (default: never)",
+    )
     create.set_defaults(func=cmd_keys_create)
+
+    listing = key_commands.add_parser(
+        "list", help="the keys: id, prefix, scope, state, name, last use, expiry"
+    )
+    listing.add_argument("--all", action="store_true", help="revoked and expired keys too")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(func=cmd_keys_list)
+
+    revoke = key_commands.add_parser(
+        "revoke", help="revoke keys now: every server refuses them from the next request on"
+    )
+    revoke.add_argument("key", nargs="+", help="a key's id, or its prefix as listed (upt_...)")
+    revoke.set_defaults(func=cmd_keys_revoke)
+
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="a new key in an old one's place (same scope, customer, locations, name); "
+        "prints the new token",
+    )
+    rotate.add_argument("key", help="the key's id, or its prefix as listed (upt_...)")
+    rotate.add_argument(
+        "--grace",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep the old key working this long (default 0: revoked at once)",
+    )
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     agent = commands.add_parser(
         "agent", help="probe one location's monitors and push results to a server"
@@ -276,12 +489,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent.add_argument(
         "--token",
-        required=True,
-        help="an agent key bound to the location (uptally keys create --scope agent "
-        "--location NAME)",
+        help="the agent key (visible to local users in ps: prefer UPTALLY_AGENT_TOKEN "
+        "or --token-file)",
+    )
+    agent.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the agent key from this file (default: the UPTALLY_AGENT_TOKEN "
+        "variable); create one with 'uptally keys create --scope agent --location NAME'",
     )
     agent.add_argument("--location", required=True, help="the location this agent probes from")
-    agent.add_argument("--buffer", help="results buffer file (default uptally-agent-LOCATION.db)")
+    agent.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the results buffer is kept, created 0700 (default $STATE_DIRECTORY, "
+        "else $XDG_STATE_HOME/uptally, else ~/.local/state/uptally)",
+    )
+    agent.add_argument(
+        "--buffer", metavar="FILE", help="the results buffer file itself (overrides --state-dir)"
+    )
     agent.add_argument("--poll", type=float, default=30.0, help="seconds between assignment polls")
     agent.add_argument("--shard", default="0/1", help="K/N: probe monitors with id %% N == K")
     agent.add_argument(
@@ -318,17 +544,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-private", action="store_true", help="allow loopback and private targets"
     )
     check.set_defaults(func=cmd_check)
+
+    from app.catalog_io.cli import add_commands as add_catalog_commands
+
+    add_catalog_commands(commands)  # apply, export: configuration as code
+
+    from app.status.cli import add_commands as add_status_commands
+
+    add_status_commands(commands)  # status-link
+
+    from app.notifications.cli import add_commands as add_notify_commands
+
+    add_notify_commands(commands)  # notify test
+
+    from app.incidents.cli import add_commands as add_incident_commands
+
+    add_incident_commands(commands)  # incidents list|show|ack|resolve
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from app.logs import configure_logging
+    from app.preflight import DatabaseProblem, require_database, unusable
+
     args = build_parser().parse_args(argv)
     try:
+        settings = _settings()
+    except BadSetting as exc:
+        print(f"uptally: bad setting: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    for warning in unknown_variables(os.environ):
+        log.warning(warning)
+    try:
+        if args.command in NEEDS_EXISTING_DATABASE:
+            require_database(settings.database_url)
         code: int = args.func(args)
     except BadSetting as exc:
         print(f"uptally: bad setting: {exc}", file=sys.stderr)
         return 2
+    except DatabaseProblem as exc:
+        print(f"uptally: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        line = unusable(settings.database_url, exc) if args.command in DATABASE_COMMANDS else None
+        if line is None:
+            raise
+        print(f"uptally: {line}", file=sys.stderr)
+        return 1
     return code
 
 

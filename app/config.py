@@ -6,14 +6,24 @@ test suite and passed to ``create_app(settings)``.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+PREFIX = "UPTALLY_"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+MIN_RETENTION_DAYS = 7
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="UPTALLY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./uptally.db"
     admin_token: SecretStr | None = None
@@ -34,7 +44,17 @@ class Settings(BaseSettings):
     # The current-month figures cache (status pages, metrics) is recomputed wholly at
     # least this often, and for changed services after every fold.
     figures_max_age_seconds: float = Field(default=60.0, gt=0)
+    # Raw check results are kept this many days (0: for ever), then pruned in the
+    # background (app.monitoring.retention); the timeline, state changes, statements
+    # and incidents are kept for good. A pass runs every `retention_interval_seconds`
+    # and deletes at most `retention_batch_rows` rows per transaction.
+    result_retention_days: int = Field(default=90, ge=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    retention_batch_rows: int = Field(default=1000, ge=100, le=100_000)
+    # Logging: the level (debug also shows each check's scheduler and HTTP lines), and
+    # text or one JSON object per line (app.logs).
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
     # Request bodies over these caps are refused with a 413 before they are read or
     # parsed, and before authentication (app.api.limits). Every request but one has
     # `max_body_bytes` (the catalog's bodies are a few kB); POST /api/v1/results has
@@ -54,6 +74,43 @@ class Settings(BaseSettings):
     # The address customers reach this server at, for heartbeat URLs and links; by
     # default the address each request came in on.
     public_url: str | None = None
+    # Status pages, their JSON and feed, and badges are computed at most this often
+    # per customer (app.status.cache); a page also reloads itself at this pace.
+    status_max_age_seconds: float = Field(default=30.0, gt=0)
+    # Signs links to private status pages (`uptally status-link`); changing it revokes
+    # every link. Without it, private pages open only with the customer's key.
+    secret_key: SecretStr | None = None
+    # The priority of the incident opened when a service goes DOWN (app.incidents.outages).
+    incident_outage_priority: Literal["P1", "P2", "P3", "P4"] = "P1"
+    # Notifications (app.notifications): Apprise URLs told of every event of every
+    # customer (the provider's own on-call), besides the per-customer and per-service
+    # lists set through the API.
+    notify_urls: list[str] = Field(default_factory=list)
+    # How often the notifier looks for degraded monitors, burning budgets and reminders
+    # due, and the delivery loop for messages to send.
+    notify_interval_seconds: float = Field(default=2.0, gt=0)
+    # A reminder while a service stays down, this often (0: no reminders).
+    notify_reminder_seconds: int = Field(default=3600, ge=0)
+    # "Error budget burning fast": more than this share of the month's error budget
+    # spent within the last hour.
+    notify_budget_burn_share: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    # A degraded episode ends after this long without a warning (so a monitor hovering
+    # at its latency threshold is not announced again and again).
+    notify_degraded_clear_seconds: int = Field(default=600, ge=0)
+    # A failed delivery is retried after this, doubling each time up to the maximum,
+    # and given up after that many attempts.
+    notify_retry_seconds: float = Field(default=30.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    # How long one delivery may take before it counts as failed.
+    notify_timeout_seconds: float = Field(default=15.0, gt=0)
+    # State changes older than this when they are handed over (a backlog after a long
+    # stop) are recorded but not announced: no storm of stale news.
+    notify_max_age_seconds: int = Field(default=86_400, ge=0)
+    # Messages and their deliveries are kept this many days.
+    notify_keep_days: int = Field(default=90, ge=1)
+    # Tell of an unacknowledged incident this long before it misses its response target.
+    notify_incident_warn_seconds: int = Field(default=900, ge=0)
 
     @field_validator("allowed_target_cidrs")
     @classmethod
@@ -61,6 +118,23 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
         return value
+
+    @field_validator("result_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if 0 < value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"keep results at least {MIN_RETENTION_DAYS} days (an agent cut off for "
+                "days still sends what it buffered), or 0 to keep them for ever"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level ({', '.join(LOG_LEVELS)})")
+        return value.lower()
 
     @field_validator("database_url")
     @classmethod
@@ -73,3 +147,49 @@ class Settings(BaseSettings):
         if value.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
         return value
+
+
+class BadSetting(Exception):
+    """An UPTALLY_* variable that does not validate; the message is one line per
+    variable, each naming it (``UPTALLY_X: what is wrong``)."""
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment, or ``BadSetting`` naming each bad variable
+    (a value that is not even JSON, where JSON is expected, included)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadSetting(
+            "; ".join(
+                f"{PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+        ) from None
+    except SettingsError as exc:  # pydantic-settings could not parse a complex value
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"{PREFIX}{found.group(1).upper()}" if found else "a setting"
+        cause = exc.__cause__
+        why = f"not valid JSON ({cause})" if isinstance(cause, json.JSONDecodeError) else str(exc)
+        raise BadSetting(f"{name}: {why}; expected JSON, e.g. {name}='[\"10.0.0.0/8\"]'") from None
+
+
+# UPTALLY_* variables that are not settings but are read on purpose: the agent's
+# token, and the test suite's PostgreSQL.
+OTHER_VARIABLES = frozenset(
+    {"UPTALLY_AGENT_TOKEN", "UPTALLY_TEST_POSTGRES_URL", "UPTALLY_TEST_POSTGRES"}
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``UPTALLY_*`` variable that is no setting (a typo is
+    otherwise silently ignored), with the closest setting's name when there is one."""
+    known = {f"{PREFIX}{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    warnings = []
+    for name in sorted(environ):
+        if not name.upper().startswith(PREFIX) or name.upper() in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{name} is not an Uptally setting and is ignored{hint}")
+    return warnings

@@ -25,32 +25,50 @@ from app import __version__, metrics
 from app.api import (
     billing,
     customers,
+    docs,
     health,
     heartbeat,
+    incidents,
+    keys,
     maintenance,
     monitors,
+    notifications,
     policies,
+    reports,
     results,
     services,
+    status,
+    support,
 )
 from app.api.errors import http_error, validation_error
 from app.api.limits import BodyLimits
 from app.availability import UNREACHABLE, DatabaseHealth
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
+from app.incidents.outages import outage_incidents
 from app.metrics import AppCollector, lag_histogram
 from app.monitoring.buffer import ResultBuffer
-from app.monitoring.dispatch import log_changes, run_dispatcher
+from app.monitoring.dispatch import change_logger, run_dispatcher
 from app.monitoring.folding import run_folder
 from app.monitoring.ingest import MonitorDirectory
+from app.monitoring.latest import LatestResults
+from app.monitoring.retention import run_retention
+from app.monitoring.roster import MonitorRoster
 from app.monitoring.server import ServerScheduler
+from app.notifications.notifier import Notifier
+from app.notifications.sender import DeliveryLoop
 from app.reporting.cache import CurrentMonthFigures
 from app.runtime import Runtime
+from app.status.cache import ClearOnCatalogWrites, StatusCache
+from app.telemetry.exposition import Exposition
+from app.telemetry.process import ProcessStats
+from app.telemetry.upkeep import run_upkeep
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 
 DRAIN_SECONDS = 10  # how long checks in flight may take to finish on stop
 RETRY_AFTER_SECONDS = 5  # what a 503 during a database outage asks clients to wait
+UPKEEP_SECONDS = 5.0  # how often /metrics' roster and backlog gauges are looked after
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,34 @@ def background_tasks(runtime: Runtime) -> list[Background]:
             ),
         ),
         Background("current-figures", partial(runtime.figures.run, settings.fold_interval_seconds)),
+        Background(
+            "metrics-upkeep",
+            partial(
+                run_upkeep,
+                runtime.sessions,
+                runtime.roster,
+                runtime.latest,
+                runtime.stats,
+                UPKEEP_SECONDS,
+            ),
+        ),
+        Background("key-usage", partial(runtime.key_usage.run, runtime.sessions)),
+        Background(
+            "result-retention",
+            partial(
+                run_retention,
+                runtime.sessions,
+                settings.result_retention_days,
+                settings.retention_interval_seconds,
+                settings.retention_batch_rows,
+            ),
+        ),
+        Background("notifier", runtime.notifier.run),
+        # Built per run: its sending threads end with the run.
+        Background(
+            "notification-deliveries",
+            DeliveryLoop(settings, runtime.sessions, runtime.stats).run,
+        ),
     ]
     if runtime.buffer is not None:
         tasks.append(Background("result-buffer", runtime.buffer.run))
@@ -100,6 +146,9 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     registry = CollectorRegistry()
     sessions = make_sessionmaker(engine)
+    figures = CurrentMonthFigures(sessions, max_age=settings.figures_max_age_seconds)
+    roster, latest = MonitorRoster(), LatestResults()
+    notifier = Notifier(settings, sessions, roster, latest, figures)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -107,9 +156,19 @@ def build_runtime(settings: Settings) -> Runtime:
         monitors=MonitorDirectory(),
         registry=registry,
         lag=lag_histogram(registry),
-        figures=CurrentMonthFigures(sessions, max_age=settings.figures_max_age_seconds),
-        change_handlers=[log_changes],
+        figures=figures,
+        change_handlers=[
+            change_logger(roster),
+            notifier.handle_changes,
+            outage_incidents(sessions, settings.incident_outage_priority),
+        ],
         database=DatabaseHealth(),
+        status=StatusCache(settings.status_max_age_seconds),
+        latest=latest,
+        roster=roster,
+        stats=ProcessStats(registry),
+        exposition=Exposition(registry, roster, latest, figures),
+        notifier=notifier,
     )
     registry.register(AppCollector(runtime))
     return runtime
@@ -139,7 +198,12 @@ def build_scheduler(runtime: Runtime) -> ServerScheduler:
         runtime.sessions,
         settings.location,
         probes,
-        ResultBuffer(runtime.sessions, database=runtime.database, spool=spool_path(settings)),
+        ResultBuffer(
+            runtime.sessions,
+            database=runtime.database,
+            spool=spool_path(settings),
+            on_written=partial(runtime.stored, "scheduler"),
+        ),
         database=runtime.database,
         observe_lag=runtime.lag.observe,
     )
@@ -187,8 +251,13 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Uptime monitoring and exact SLA accounting for hosting providers.",
         lifespan=lifespan,
+        # /docs comes with its Swagger UI files from the package (app.api.docs), not
+        # from FastAPI's default CDN; there is no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime  # read only by app.api.deps.get_runtime
+    app.add_middleware(ClearOnCatalogWrites, cache=runtime.status)
     # Bodies are capped, and /api/v1 needs a token, before any body is read or parsed.
     app.add_middleware(
         BodyLimits,
@@ -198,18 +267,26 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
     )
     for module in (
+        status,  # first: matched first, the busiest public paths
         health,
         customers,
         policies,
         services,
         monitors,
         maintenance,
+        incidents,
+        support,
+        notifications,
+        keys,
         results,
         billing,
+        reports,
         heartbeat,
         metrics,
     ):
         app.include_router(module.router)
+
+    docs.install(app)  # GET /, /docs and its assets
 
     # Every 422 renders, whatever was sent (NaN, invalid Unicode): app.api.errors.
     app.exception_handler(RequestValidationError)(validation_error)

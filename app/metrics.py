@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus text format, from a registry owned by the app.
+"""``GET /metrics``: Prometheus text format, from a registry owned by the app, then
+the probe and SLA families written by app.telemetry.
 
 The scheduler and buffer keep plain counters; a collector reads them from the app's
 ``Runtime`` at scrape time, so nothing here is a module-level global.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -90,4 +91,7 @@ def buffer_metrics(buffer: ResultBuffer) -> Iterator[Metric]:
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
 async def metrics(runtime: RuntimeDep) -> Response:
-    return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+    """The process's counters, then per monitor and location the latest result, then
+    per service its month's SLA gauges (app.telemetry). No database query: everything
+    comes from memory kept up to date in the background."""
+    return Response(await runtime.exposition.render(), media_type=CONTENT_TYPE_PLAIN_0_0_4)

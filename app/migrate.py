@@ -1,5 +1,10 @@
 """Bring a database schema up to date with Alembic, from code (``uptally db upgrade``,
-``uptally serve`` and the test suite all use this)."""
+``uptally serve`` and the test suite all use this).
+
+The migrations are part of the package (``app/migrations``: ``env.py`` and
+``versions/``), so an installed wheel migrates as a source checkout does; no
+``alembic.ini`` is needed at run time (that file is for developers' ``alembic
+revision``)."""
 
 from __future__ import annotations
 
@@ -9,18 +14,14 @@ from alembic.config import Config
 
 from alembic import command
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    ini = PROJECT_ROOT / "alembic.ini"
-    if not (PROJECT_ROOT / "alembic" / "env.py").exists():
-        raise RuntimeError(
-            f"migrations not found under {PROJECT_ROOT}; install Uptally from its "
-            "source tree (pip install -e .)"
-        )
-    config = Config(str(ini))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    if not (MIGRATIONS / "env.py").exists():
+        raise RuntimeError(f"migrations not found in {MIGRATIONS}: this installation is broken")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     # ConfigParser treats '%' as interpolation: escape it in passwords.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

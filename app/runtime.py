@@ -5,18 +5,28 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.auth import KeyUsage
 from app.availability import DatabaseHealth
 from app.config import Settings
 from app.monitoring.buffer import ResultBuffer
+from app.monitoring.checks import ResultIn
 from app.monitoring.dispatch import Handler
 from app.monitoring.ingest import MonitorDirectory
+from app.monitoring.latest import LatestResults
+from app.monitoring.roster import MonitorRoster
 from app.monitoring.server import ServerScheduler
+from app.notifications.notifier import Notifier
 from app.reporting.cache import CurrentMonthFigures
+from app.status.cache import StatusCache
+from app.telemetry.exposition import Exposition
+from app.telemetry.process import ProcessStats
 
 
 @dataclass(eq=False)
@@ -36,12 +46,31 @@ class Runtime:
     lag: Histogram  # how late scheduled checks started
     figures: CurrentMonthFigures  # every service's month to date, for pages and metrics
     database: DatabaseHealth  # whether the database answers, and since when
+    status: StatusCache  # rendered status documents and badges (app.status)
     # What confirmed state changes are handed to (app.monitoring.state_changes).
     change_handlers: list[Handler]
+    # What operators see (app.telemetry, app.notifications): the latest result per
+    # monitor and location, the roster naming monitors, process figures, the /metrics
+    # text, and what decides notifications.
+    latest: LatestResults
+    roster: MonitorRoster
+    stats: ProcessStats
+    exposition: Exposition
+    notifier: Notifier
     scheduler: ServerScheduler | None = None
+    # What "now" is for status pages and badges (tests set a fixed instant).
+    clock: Callable[[], float] = time.time
     # token -> (monitor id, stored interval, location) of heartbeat monitors pinged
     # before: a ping that comes while the database is down is buffered, not lost.
     heartbeat_tokens: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # When requests last used each API key, written to the database in the background.
+    key_usage: KeyUsage = field(default_factory=KeyUsage)
+
+    def stored(self, source: str, rows: Sequence[ResultIn], seconds: float) -> None:
+        """Results just stored, by any ingestion path (``source``: api, scheduler,
+        heartbeat): /metrics and the notifier see them, and the batch is counted."""
+        self.latest.observe(rows)
+        self.stats.ingested(source, len(rows), seconds)
 
     @property
     def buffer(self) -> ResultBuffer | None:
@@ -57,3 +86,7 @@ class Runtime:
                 del self.heartbeat_tokens[token]
         if self.scheduler is not None:
             await self.scheduler.sync(monitor_id)
+        # Labels and messages follow at once; a deleted monitor's gauges disappear.
+        async with self.sessions() as session:
+            if await self.roster.reload(session, [monitor_id]):
+                self.latest.forget(monitor_id)

@@ -39,7 +39,7 @@ async def check_dns(
             resolver = dns.asyncresolver.Resolver()
         answer = await resolver.resolve(target, record_type, lifetime=timeout)
     except TargetRefused as exc:
-        return finished(False, started, f"refused: {exc}")
+        return finished(False, started, exc.error)
     except dns.resolver.NXDOMAIN:
         return finished(False, started, f"{target} does not exist (NXDOMAIN)")
     except dns.resolver.NoAnswer:

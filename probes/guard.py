@@ -50,6 +50,20 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
 class TargetRefused(Exception):
     """The target resolves only to addresses probes may not reach, or not at all."""
 
+    @property
+    def error(self) -> str:
+        """The check's error: the guard refused to connect."""
+        return f"refused: {self}"
+
+
+class Unresolvable(TargetRefused):
+    """The target's name does not resolve: a failed check like any other, not a
+    refusal (the guard had nothing to judge)."""
+
+    @property
+    def error(self) -> str:
+        return str(self)
+
 
 @dataclass(frozen=True)
 class AddressPolicy:
@@ -100,7 +114,7 @@ async def resolve(host: str, port: int, policy: AddressPolicy) -> IPAddress:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise TargetRefused(f"cannot resolve {host}: {exc.strerror}") from None
+        raise Unresolvable(f"cannot resolve {host}: {exc.strerror}") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     return _checked(addresses, policy)
 

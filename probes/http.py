@@ -95,7 +95,7 @@ async def check_http(
     except TimeoutError:
         return finished(False, started, f"timed out after {timeout:g} s", timings=timings)
     except TargetRefused as exc:
-        return finished(False, started, f"refused: {exc}", timings=timings)
+        return finished(False, started, exc.error, timings=timings)
     except httpx.HTTPError as exc:
         return finished(False, started, _describe(exc), timings=timings)
     timings["total"] = elapsed_ms(started)

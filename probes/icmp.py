@@ -45,7 +45,7 @@ async def check_icmp(
                 "(sysctl net.ipv4.ping_group_range) or grant CAP_NET_RAW",
             )
     except TargetRefused as exc:
-        return finished(False, started, f"refused: {exc}")
+        return finished(False, started, exc.error)
     except (ICMPLibError, OSError) as exc:
         return finished(False, started, f"ping failed: {exc}")
     details = {

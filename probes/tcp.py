@@ -46,7 +46,7 @@ async def check_tcp(
     except TimeoutError:
         return finished(False, started, timings=timings, error=f"timed out after {timeout:g} s")
     except TargetRefused as exc:
-        return finished(False, started, timings=timings, error=f"refused: {exc}")
+        return finished(False, started, timings=timings, error=exc.error)
     except ValueError as exc:
         return finished(False, started, timings=timings, error=f"bad target: {exc}")
     except OSError as exc:

@@ -49,7 +49,7 @@ async def check_tls(
     except TimeoutError:
         return finished(False, started, f"timed out after {timeout:g} s")
     except TargetRefused as exc:
-        return finished(False, started, f"refused: {exc}")
+        return finished(False, started, exc.error)
     except (ssl.SSLError, OSError, ValueError) as exc:
         return finished(False, started, f"TLS handshake failed: {exc}")
 

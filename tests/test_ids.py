@@ -139,7 +139,11 @@ def test_upgrading_a_populated_sqlite_database_keeps_every_row_and_id(tmp_path: 
     before = _rows(path)
     blocking(upgrade, url)
     after = _rows(path)
-    assert after.pop("api_keys") == [(*key, "[]") for key in before.pop("api_keys")]
+    # Keys gained their locations, then an expiry and a last use (none yet).
+    assert after.pop("api_keys") == [(*key, "[]", None, None) for key in before.pop("api_keys")]
+    # Customers gained `private` (false); policies their support targets (none, 95 %).
+    assert after.pop("customers") == [(*c, 0) for c in before.pop("customers")]
+    assert after.pop("sla_policies") == [(*p, "[]", "95") for p in before.pop("sla_policies")]
     assert after == before
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 import app.api.results as results_api
 from app.api.deps import MISSING_TOKEN
+from app.api.limits import PUBLIC_PREFIXES
 from app.config import Settings
 from app.main import create_app
 from app.schemas.sla import ResultBatch, ResultRow
@@ -167,14 +168,17 @@ async def test_public_paths_need_no_token(api: Api) -> None:
 
 def test_every_api_v1_operation_needs_a_token_and_no_other_does() -> None:
     """The middleware's 401 is for exactly the operations that call get_principal (the
-    ones OpenAPI lists with the bearer scheme): nothing public is under /api/v1."""
+    ones OpenAPI lists with the bearer scheme): nothing public is under /api/v1 but the
+    status pages' JSON (``PUBLIC_PREFIXES``), which decides for itself (a private page
+    is a 404 without the customer's key or a signed link)."""
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
     paths = app.openapi()["paths"]
     assert "/api/v1/results" in paths and "/healthz" in paths
     for path, operations in paths.items():
         for method, operation in operations.items():
             secured = operation.get("security") == [{"HTTPBearer": []}]
-            assert secured == path.startswith("/api/v1/"), (method, path)
+            protected = path.startswith("/api/v1/") and not path.startswith(PUBLIC_PREFIXES)
+            assert secured == protected, (method, path)
 
 
 def test_the_caps_are_settings() -> None:

@@ -14,7 +14,16 @@ from app.runtime import Runtime
 from tests.conftest import asgi_api
 from tests.helpers import make_service, until
 
-ALWAYS = ["folder", "state-changes", "current-figures"]
+ALWAYS = [
+    "folder",
+    "state-changes",
+    "current-figures",
+    "metrics-upkeep",
+    "key-usage",
+    "result-retention",
+    "notifier",
+    "notification-deliveries",
+]
 LOOPS = {*ALWAYS, "result-buffer"}
 
 
@@ -87,7 +96,10 @@ async def test_the_running_app_records_dispatches_and_caches_a_change(
             return [r.getMessage() for r in caplog.records if "up -> down" in r.getMessage()]
 
         lines = await until(lambda: len(logged()) == 2 and logged(), "two down changes logged")
-        assert any(line.startswith(f"monitor {monitor['id']} up -> down") for line in lines)
+        assert any(
+            line.startswith(f"monitor {monitor['id']} 'db' (acme/") and ": up -> down at" in line
+            for line in lines
+        )
         service_id = catalog["service"]["id"]
         item = await until(lambda: runtime.figures.get(service_id), "the service's figures")
         assert item.service.id == service_id

@@ -34,6 +34,9 @@ class ServerClient:
             timeout=30,
             transport=transport,
         )
+        # Phase timings and certificate expiry go along until the server turns out to
+        # be one that does not know them (older than this agent).
+        self.extras = True
 
     async def assignment(
         self, location: str, etag: str | None
@@ -70,32 +73,55 @@ class ServerClient:
         raise AssignmentRefused(f"the assignment changed on each of {ASSIGNMENT_READS} reads")
 
     async def push(self, rows: Sequence[ResultIn]) -> httpx.Response:
-        """``POST /api/v1/results`` with the rows, in order."""
-        return await self.http.post("/api/v1/results", json=results_body(rows))
+        """``POST /api/v1/results`` with the rows, in order. A server older than this
+        agent refuses the fields only /metrics uses (``EXTRAS``): then the batch goes
+        again without them, and so does every later one, rather than having its rows
+        refused (and dropped)."""
+        response = await self.http.post(
+            "/api/v1/results", json=results_body(rows, extras=self.extras)
+        )
+        if self.extras and response.status_code == 422 and refuses_extras(response):
+            self.extras = False
+            response = await self.http.post("/api/v1/results", json=results_body(rows, False))
+        return response
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
 
-def results_body(rows: Sequence[ResultIn]) -> dict[str, Any]:
+EXTRAS = ("timings", "cert_expires_at")  # result fields for /metrics, not stored
+
+
+def results_body(rows: Sequence[ResultIn], extras: bool = True) -> dict[str, Any]:
     """The request body: unset fields left out, instants as RFC 3339 text, and the
     error and warning cleaned (``clean_message``): a row buffered with a NUL or a lone
     surrogate is sent as one the server accepts, instead of being refused forever (or
-    failing to encode) at the head of the buffer."""
-    return {
-        "results": [
-            {
-                **{k: v for k, v in asdict(row).items() if v is not None},
-                "checked_at": utc_text(row.checked_at),
-                **{
-                    name: clean_message(text)
-                    for name, text in (("error", row.error), ("warning", row.warning))
-                    if text is not None
-                },
-            }
-            for row in rows
-        ]
-    }
+    failing to encode) at the head of the buffer. Without ``extras``, no ``EXTRAS``."""
+    body = []
+    for row in rows:
+        item = {k: v for k, v in asdict(row).items() if v is not None}
+        item["checked_at"] = utc_text(row.checked_at)
+        for name, text in (("error", row.error), ("warning", row.warning)):
+            if text is not None:
+                item[name] = clean_message(text)
+        if not extras:
+            for name in EXTRAS:
+                item.pop(name, None)
+        elif row.cert_expires_at is not None:
+            item["cert_expires_at"] = utc_text(row.cert_expires_at)
+        body.append(item)
+    return {"results": body}
+
+
+def refuses_extras(response: httpx.Response) -> bool:
+    """Whether a 422 refuses the batch only for ``EXTRAS`` fields it does not know."""
+    try:
+        errors = response.json()["detail"]
+        return bool(errors) and all(
+            error["type"] == "extra_forbidden" and error["loc"][-1] in EXTRAS for error in errors
+        )
+    except (ValueError, KeyError, TypeError, IndexError):
+        return False
 
 
 def refused_rows(body: Any, size: int) -> list[int]:

@@ -13,13 +13,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.errors import located
-from app.auth import Principal, Scope, authenticate
+from app.api.errors import invalid, located
+from app.auth import Principal, Scope, identify, now_utc
 from app.config import Settings
 from app.models import Customer, MaintenanceWindow, Monitor, Service, SlaPolicy
 from app.monitoring.ingest import MonitorDirectory
 from app.runtime import Runtime
 from app.schemas.common import MAX_ID, envelope
+from app.sla.periods import Month
 
 # Path and query ids, bounded like the database's 64-bit keys (a larger one is a 422).
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -36,18 +37,24 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# Dependencies are coroutines, even trivial ones: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop on every request.
+async def runtime_dependency(request: Request) -> Runtime:
+    return get_runtime(request)
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
+
+
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_sessions(runtime: RuntimeDep) -> async_sessionmaker[AsyncSession]:
+async def get_sessions(runtime: RuntimeDep) -> async_sessionmaker[AsyncSession]:
     return runtime.sessions
 
 
-def get_monitors(runtime: RuntimeDep) -> MonitorDirectory:
+async def get_monitors(runtime: RuntimeDep) -> MonitorDirectory:
     return runtime.monitors
 
 
@@ -65,11 +72,12 @@ async def get_session(sessions: SessionsDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_principal(
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def principal_of(
+    session: AsyncSession,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
 ) -> Principal:
+    """The caller a request's credentials name, or the 401 that says why not."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -77,13 +85,24 @@ async def get_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
-    principal = await authenticate(session, credentials.credentials, admin)
-    if principal is None:
+    who = await identify(session, credentials.credentials, admin)
+    if not isinstance(who, Principal):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked token",
+            f"{who.reason}; ask for a new key" if who else "unknown or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return who
+
+
+async def get_principal(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    principal = await principal_of(session, runtime.settings, credentials)
+    if principal.key_id is not None:
+        runtime.key_usage.note(principal.key_id, now_utc())
     return principal
 
 
@@ -201,14 +220,14 @@ class Paging:
         return query.limit(self.limit).offset(self.offset)
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 100,
     offset: Offset = 0,
 ) -> Paging:
     return Paging(limit, offset)
 
 
-def agent_paging(
+async def agent_paging(
     limit: Annotated[int, Query(ge=1, le=AGENT_MAX_LIMIT, description="page size")] = 1000,
     offset: Offset = 0,
 ) -> Paging:
@@ -229,3 +248,18 @@ async def paged(session: AsyncSession, query: Select[S], page: Paging) -> dict[s
     """One page of ``query`` in the list envelope, ``total`` counted under its filters."""
     items = list(await session.scalars(page.window(query)))
     return page.envelope(items, await count(session, query))
+
+
+# A month as YYYY-MM, 1970-01 to 9998-12 (a customer's calendar month): the pattern for
+# the OpenAPI document; ``month_param`` checks it with a message saying what a month is.
+MONTH_PATTERN = {
+    "pattern": r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8])-(0[1-9]|1[0-2])$"
+}
+
+
+def month_param(month: str, where: str = "query") -> Month:
+    """``YYYY-MM``, or a 422 naming ``[where, "month"]``."""
+    try:
+        return Month.parse(month)
+    except ValueError as exc:
+        raise invalid((where, "month"), str(exc), month) from None

@@ -53,7 +53,7 @@ class ValidationErrors(BaseModel):
 
 
 ERRORS: dict[int, tuple[str, type[BaseModel]]] = {
-    401: ("no token, or an unknown or revoked one", ErrorMessage),
+    401: ("no token, or an unknown, revoked or expired one", ErrorMessage),
     403: ("the key's scope (or its locations) does not allow this", ErrorMessage),
     404: ("no such resource, or one the key may not see", ErrorMessage),
     409: ("conflicts with stored data (a duplicate, or something still in use)", ErrorMessage),

@@ -7,6 +7,7 @@ up. GET is accepted too, since that is what ``curl URL`` in a crontab sends.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,8 +69,10 @@ async def heartbeat(
             heartbeat_location(spec.locations, settings.location),
         )
         runtime.heartbeat_tokens[token] = known
-        await store_results(session, [_ping(known, now)], now, {known[0]: known[1]})
+        started, ping = time.perf_counter(), _ping(known, now)
+        await store_results(session, [ping], now, {known[0]: known[1]})
         await session.commit()
+        runtime.stored("heartbeat", [ping], time.perf_counter() - started)
     except UNREACHABLE as exc:
         cached = runtime.heartbeat_tokens.get(token)
         if not unreachable(exc) or cached is None or runtime.buffer is None:

@@ -9,10 +9,10 @@ body, which it does before resolving any dependency, authentication included):
   chunked body is counted as it arrives and nothing more is read);
 - a request to ``/api/v1/...`` without ``Authorization: Bearer <token>`` is the same
   **401** as ``get_principal``'s, before a byte of its body is read; one that carries a
-  body has its token checked by ``get_principal`` itself first, so an unknown token is
-  its 401 before the body is read too (the route checks it again, and the scopes, as
-  before). Public paths (heartbeats, health, metrics, docs) are outside ``/api/v1``
-  and untouched.
+  body has its token checked by ``principal_of`` (``get_principal``'s check) first, so
+  an unknown token is its 401 before the body is read too (the route checks it again,
+  and the scopes, as before). Public paths (heartbeats, health, metrics, docs) are
+  outside ``/api/v1`` and untouched.
 
 The cap is ``Settings.max_body_bytes`` for every request but ``POST /api/v1/results``,
 which has ``Settings.max_results_body_bytes`` (a batch of 10,000 rows; that endpoint
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import MISSING_TOKEN, get_principal
+from app.api.deps import MISSING_TOKEN, principal_of
 from app.config import Settings
 
 PROTECTED_PREFIX = "/api/v1/"
@@ -62,7 +62,13 @@ class BodyTooLarge(HTTPException):
         self.limit = limit
 
 
+# Under /api/v1 but public: a status page's JSON twin (app.api.status decides).
+PUBLIC_PREFIXES = ("/api/v1/status/",)
+
+
 def needs_token(path: str) -> bool:
+    if path.startswith(PUBLIC_PREFIXES):
+        return False
     return path.startswith(PROTECTED_PREFIX) or path == PROTECTED_PREFIX.rstrip("/")
 
 
@@ -165,7 +171,7 @@ class BodyLimits:
         credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
         try:
             async with self.sessions() as session:
-                await get_principal(session, self.settings, credentials)
+                await principal_of(session, self.settings, credentials)
         except HTTPException as exc:
             return exc
         except Exception:

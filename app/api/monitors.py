@@ -26,12 +26,19 @@ from app.api.deps import (
     validate_merged,
 )
 from app.api.errors import AUTHENTICATED, error_responses, invalid
-from app.api.views import monitor_read
+from app.api.views import monitor_read, monitors_with_state
 from app.models import CheckResult, Monitor, Service
+from app.monitoring.current import StateName, state_now
 from app.monitoring.folding import refold_monitor
 from app.monitoring.state_changes import MONITOR, forget, recompute_history
 from app.schemas.common import LOCATION_RE, Page, utc_now
-from app.schemas.monitors import ALL_OPTIONS, MonitorCreate, MonitorRead, MonitorUpdate
+from app.schemas.monitors import (
+    ALL_OPTIONS,
+    MonitorCreate,
+    MonitorRead,
+    MonitorUpdate,
+    MonitorWithState,
+)
 from app.schemas.sla import ResultRead
 from app.sla.periods import from_epoch
 
@@ -42,6 +49,9 @@ _FIRST_INSTANT, _LAST_INSTANT = -62_135_596_800, 253_402_300_799
 
 # A read's fields that a patch may carry only unchanged (so a GET can be sent back).
 _READ_ONLY = ("id", "service_id", "kind", "heartbeat_url")
+# A read's fields that say what was observed: a patch may carry them, and they are
+# ignored (they change with every outage, so "unchanged" could not be asked).
+_OBSERVED = ("state", "state_since")
 
 
 def _as_create(monitor: Monitor) -> dict[str, Any]:
@@ -69,12 +79,12 @@ async def _notify(request: Request, monitor_id: int) -> None:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=MonitorRead,
+    response_model=MonitorWithState,
     responses=error_responses(404, 409, 413),
 )
 async def create_monitor(
     body: MonitorCreate, request: Request, session: SessionDep, who: Admin
-) -> MonitorRead:
+) -> MonitorWithState:
     await load_service(session, who, body.service_id)
     monitor = Monitor(created_at=utc_now())
     _apply(monitor, body)
@@ -83,37 +93,51 @@ async def create_monitor(
     session.add(monitor)
     await session.commit()
     await _notify(request, monitor.id)
-    return monitor_read(monitor, request)
+    [read] = await monitors_with_state(session, request, [monitor])
+    return read
 
 
-@router.get("", response_model=Page[MonitorRead])
+@router.get("", response_model=Page[MonitorWithState])
 async def list_monitors(
     request: Request,
     session: SessionDep,
     who: Reader,
     page: PagingDep,
     service_id: IdFilter = None,
+    state: Annotated[
+        StateName | None, Query(description="only the monitors in this state now, e.g. down")
+    ] = None,
 ) -> dict[str, Any]:
+    """The monitors (of a service), with their state now; ``state=down`` answers
+    "what is down now?"."""
     query = select(Monitor).order_by(Monitor.id)
     if who.customer_id is not None:
         query = query.join(Service).where(Service.customer_id == who.customer_id)
     if service_id is not None:
         query = query.where(Monitor.service_id == service_id)
-    items = [monitor_read(m, request) for m in await session.scalars(page.window(query))]
+    if state is not None:
+        now = int(get_runtime(request).clock())
+        query = query.where(state_now(MONITOR, Monitor.id, now) == state)
+    monitors = list(await session.scalars(page.window(query)))
+    items = await monitors_with_state(session, request, monitors)
     return page.envelope(items, await count(session, query))
 
 
-@router.get("/{monitor_id}", response_model=MonitorRead, responses=error_responses(404))
+@router.get("/{monitor_id}", response_model=MonitorWithState, responses=error_responses(404))
 async def read_monitor(
     monitor_id: IdPath, request: Request, session: SessionDep, who: Reader
-) -> MonitorRead:
-    return monitor_read(await load_monitor(session, who, monitor_id), request)
+) -> MonitorWithState:
+    monitor = await load_monitor(session, who, monitor_id)
+    [read] = await monitors_with_state(session, request, [monitor])
+    return read
 
 
-@router.patch("/{monitor_id}", response_model=MonitorRead, responses=error_responses(404, 409, 413))
+@router.patch(
+    "/{monitor_id}", response_model=MonitorWithState, responses=error_responses(404, 409, 413)
+)
 async def update_monitor(
     monitor_id: IdPath, body: MonitorUpdate, request: Request, session: SessionDep, who: Admin
-) -> MonitorRead:
+) -> MonitorWithState:
     """Any create field but service_id and kind, validated merged with the stored
     monitor; ``enabled: false`` pauses probing. A monitor as read (GET) is a valid
     patch: its read-only fields are accepted unchanged, its ``options`` replace the
@@ -132,7 +156,8 @@ async def update_monitor(
         await recompute_history(session, monitor.service_id, monitor.id)
     await session.commit()
     await _notify(request, monitor.id)
-    return monitor_read(monitor, request)
+    [read] = await monitors_with_state(session, request, [monitor])
+    return read
 
 
 def _merge_base(
@@ -140,6 +165,8 @@ def _merge_base(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The stored monitor as create fields, and the patch to lay over it."""
     patch = body.model_dump(exclude_unset=True)
+    for name in _OBSERVED:
+        patch.pop(name, None)
     for name in _READ_ONLY:
         if name not in patch:
             continue

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     Admin,
@@ -18,11 +19,23 @@ from app.api.deps import (
     paged,
     validate_merged,
 )
-from app.api.errors import AUTHENTICATED, error_responses
+from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.db import plain_decimal
+from app.incidents.store import missing_calendars
 from app.models import Service, SlaPolicy
 from app.schemas.catalog import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
 from app.schemas.common import Page, utc_now
+
+
+async def check_target_calendars(session: AsyncSession, targets: list[dict[str, Any]]) -> None:
+    """A 422 naming ``support_targets[i].calendar_id`` when it names no calendar."""
+    for i, calendar_id in await missing_calendars(session, targets):
+        raise invalid(
+            ("body", "support_targets", i, "calendar_id"),
+            f"support calendar {calendar_id} does not exist",
+            calendar_id,
+        )
+
 
 router = APIRouter(prefix="/api/v1/sla-policies", tags=["sla-policies"], responses=AUTHENTICATED)
 
@@ -44,6 +57,7 @@ def _columns(body: SlaPolicyCreate) -> dict[str, Any]:
     responses=error_responses(409, 413),
 )
 async def create_policy(body: SlaPolicyCreate, session: SessionDep, _: Admin) -> SlaPolicy:
+    await check_target_calendars(session, body.model_dump()["support_targets"])
     policy = SlaPolicy(**_columns(body), created_at=utc_now())
     session.add(policy)
     await session.commit()
@@ -70,6 +84,7 @@ async def update_policy(
     policy = await load_policy(session, policy_id)
     current = SlaPolicyRead.model_validate(policy).model_dump(exclude={"id"})
     merged = validate_merged(SlaPolicyCreate, current, body.model_dump(exclude_unset=True))
+    await check_target_calendars(session, merged.model_dump()["support_targets"])
     for name, value in _columns(merged).items():
         setattr(policy, name, value)
     await session.commit()

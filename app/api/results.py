@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, cast, select
 
-from app.api.deps import Agent, AgentPagingDep, MonitorsDep, SessionDep
+from app.api.deps import Agent, AgentPagingDep, MonitorsDep, RuntimeDep, SessionDep
 from app.api.errors import AUTHENTICATED, error_entry, error_responses, invalid, located
 from app.api.views import monitor_read
 from app.models import Monitor
@@ -138,6 +139,8 @@ def result_in(r: ResultRow) -> ResultIn:
         status_code=r.status_code,
         error=r.error,
         warning=r.warning,
+        timings=r.timings,  # type: ignore[arg-type]  # Phase keys are str
+        cert_expires_at=None if r.cert_expires_at is None else to_epoch(r.cert_expires_at),
     )
 
 
@@ -169,7 +172,7 @@ def _row_of(error: dict[str, Any]) -> int:
     },
 )
 async def push_results(
-    request: Request, session: SessionDep, monitors: MonitorsDep, who: Agent
+    request: Request, session: SessionDep, monitors: MonitorsDep, who: Agent, runtime: RuntimeDep
 ) -> Accepted:
     """Store a batch of results (body: ``ResultBatch``). Late, duplicated and
     out-of-order results are fine; the batch is validated whole and one bad row refuses
@@ -196,13 +199,16 @@ async def push_results(
                     f"results row {index}: {who.bound_to()}; it may not push results "
                     f"for {result.location!r}",
                 )
+    started = time.perf_counter()
+    batch = [result_in(r) for r in body.results]
     try:
-        accepted = await ingest(session, [result_in(r) for r in body.results], now, monitors)
+        accepted = await ingest(session, batch, now, monitors)
     except BatchRefused as exc:
         raise RequestValidationError(
             [refused(e, body.results[e.index]) for e in exc.errors]
         ) from None
     await session.commit()
+    runtime.stored("api", batch, time.perf_counter() - started)
     return Accepted(accepted=accepted)
 
 

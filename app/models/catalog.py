@@ -70,6 +70,14 @@ class SlaPolicy(Base):
     maintenance_policy: Mapped[str] = mapped_column(String(40), default="not_downtime")
     no_data_policy: Mapped[str] = mapped_column(String(20), default="up")
     existence_policy: Mapped[str] = mapped_column(String(40), default="existence_window")
+    # SLA_RULES.md section 8, apart from the uptime credit:
+    # [{"priority": "P1", "respond_minutes": 15, "resolve_minutes": 240, "calendar_id": null}]
+    support_targets: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    support_compliance_target_percent: Mapped[Decimal] = mapped_column(
+        Percent(), default=Decimal("95"), server_default=text("'95'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -170,3 +178,9 @@ class ApiKey(Base):
     token_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Refused from this instant on (none: never). Rotating with a grace period sets it.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When a request last authenticated with the key, to within a minute: each process
+    # notes uses in memory and writes them in the background (app.auth.KeyUsage), so a
+    # request never waits for a write.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -46,6 +46,20 @@ class CheckResult(Base):
     received_at: Mapped[int] = mapped_column(BigInteger)
 
 
+class ResultFloor(Base):
+    """Where a (monitor, location)'s raw results were pruned (app.monitoring.retention):
+    none before ``before`` count any more, and the timeline before it is final. A
+    re-fold never starts earlier; ``before`` is a kept success, where a fold may start."""
+
+    __tablename__ = "result_floors"
+
+    monitor_id: Mapped[int] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    location: Mapped[str] = mapped_column(String(63), primary_key=True)
+    before: Mapped[int] = mapped_column(BigInteger)
+
+
 class LocationSegment(Base):
     """Fresh time at one location, up or failing (the fold's output). Time that no
     segment covers had no data."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,8 +46,11 @@ class ResultBuffer:
         max_pending: int = 100_000,
         database: DatabaseHealth | None = None,
         spool: Path | None = None,
+        on_written: Callable[[Sequence[ResultIn], float], None] | None = None,
     ) -> None:
+        """``on_written`` hears of every batch stored, with the seconds it took."""
         self.sessions = sessions
+        self.on_written = on_written
         self.spool = spool
         self._spooled = spool is not None and spool.exists()  # left by an earlier run
         self.database = database or DatabaseHealth()
@@ -158,11 +163,12 @@ class ResultBuffer:
 
     async def _write(self, batch: list[ResultIn]) -> int:
         now = to_epoch(datetime.now(UTC))
+        started = time.perf_counter()
         # The scheduler sets every row's interval; no fallback that could hide a bug.
         intervals: dict[int, int] = {}
         try:
             async with self.sessions() as session, session.begin():
-                return await store_results(session, batch, now, intervals)
+                stored = await store_results(session, batch, now, intervals)
         except IntegrityError:
             # A monitor was deleted between its check and this write: drop its rows.
             async with self.sessions() as session:
@@ -171,6 +177,9 @@ class ResultBuffer:
                         select(Monitor.id).where(Monitor.id.in_({r.monitor_id for r in batch}))
                     )
                 )
-            kept = [r for r in batch if r.monitor_id in alive]
+            batch = [r for r in batch if r.monitor_id in alive]
             async with self.sessions() as session, session.begin():
-                return await store_results(session, kept, now, intervals)
+                stored = await store_results(session, batch, now, intervals)
+        if self.on_written is not None and batch:
+            self.on_written(batch, time.perf_counter() - started)
+        return stored

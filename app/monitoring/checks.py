@@ -8,7 +8,9 @@ app.monitoring.server; an agent builds one from the API with ``MonitorSpec.from_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -56,3 +58,35 @@ class ResultIn:
     status_code: int | None = None
     error: str | None = None
     warning: str | None = None
+    # Seen by /metrics only, never stored: phase durations in milliseconds (names from
+    # PHASES) and a TLS certificate's expiry (epoch seconds).
+    timings: dict[str, float] | None = None
+    cert_expires_at: int | None = None
+
+
+# The phases a probe times (probes.result.ProbeResult.timings), the only values of
+# /metrics' `phase` label: a bounded set, whatever an agent sends.
+PHASES = ("dns", "connect", "tls", "first_byte", "total")
+
+
+def known_timings(timings: Mapping[str, float] | None) -> dict[str, float] | None:
+    """The timings of the known phases, or None when there are none."""
+    if not timings:
+        return None
+    known = {name: float(timings[name]) for name in PHASES if name in timings}
+    return known or None
+
+
+def cert_expiry(details: Mapping[str, Any]) -> int | None:
+    """A TLS probe's certificate expiry (``details["expires_at"]``, RFC 3339) in epoch
+    seconds, or None."""
+    text = details.get("expires_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())

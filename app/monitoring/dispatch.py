@@ -17,12 +17,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.availability import unreachable
 from app.models import StateChange
+from app.monitoring.roster import MonitorRoster
 from app.sla.periods import utc_text
 
 log = logging.getLogger(__name__)
@@ -104,18 +106,47 @@ async def complete(session: AsyncSession, token: str, ids: Sequence[int], now: i
 Handler = Callable[[Sequence[Change]], Awaitable[None]]
 
 
-async def log_changes(changes: Sequence[Change]) -> None:
-    """The first handler: one log line per confirmed change."""
-    for change in changes:
-        log.info(
-            "%s %d %s -> %s at %s: %s",
-            change.subject,
-            change.subject_id,
-            change.old,
-            change.new,
-            utc_text(change.at),
-            change.reason,
-        )
+def describe(change: Change, roster: MonitorRoster | None = None) -> tuple[str, dict[str, Any]]:
+    """A change as one log line (the subject by name where the roster knows it) and
+    the same as fields (for JSON logs)."""
+    fields: dict[str, Any] = {
+        "event": "state_change",
+        "subject": change.subject,
+        "subject_id": change.subject_id,
+        "old": change.old,
+        "new": change.new,
+        "at": utc_text(change.at),
+        "reason": change.reason,
+    }
+    name = f"{change.subject} {change.subject_id}"
+    entries = roster.entries() if roster is not None else {}
+    if change.subject == "monitor" and change.subject_id in entries:
+        entry = entries[change.subject_id]
+        name += f" {entry.name!r} ({entry.customer}/{entry.service})"
+        fields.update(monitor=entry.name, customer=entry.customer, service=entry.service)
+    elif change.subject == "service":
+        some = next((e for e in entries.values() if e.service_id == change.subject_id), None)
+        if some is not None:
+            name += f" {some.customer}/{some.service}"
+            fields.update(customer=some.customer, service=some.service)
+    line = f"{name}: {change.old} -> {change.new} at {utc_text(change.at)}: {change.reason}"
+    return line, fields
+
+
+def change_logger(roster: MonitorRoster | None = None) -> Handler:
+    """The first handler: one log line per confirmed change (INFO), naming the monitor
+    and its customer and service, the old and new state, and the reason (which names
+    the failing locations)."""
+
+    async def log_changes(changes: Sequence[Change]) -> None:
+        for change in changes:
+            line, fields = describe(change, roster)
+            log.info("%s", line, extra=fields)
+
+    return log_changes
+
+
+log_changes = change_logger()  # without names (the roster), for callers that have none
 
 
 async def dispatch_once(

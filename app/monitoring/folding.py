@@ -10,7 +10,8 @@ Re-folding a pair starts at the last success before its earliest new result
 (``restart_point``): nothing before a success can change what follows it, so the
 segments before it stay as stored and everything after is replaced (``splice``).
 Results arriving in order cost a couple of rows each; a late one re-folds only back
-to the success before it.
+to the success before it. Never before the pair's retention floor, though: results
+before it were pruned (app.monitoring.retention), and the timeline there is final.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.availability import unreachable
-from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor
+from app.models import CheckResult, DirtyMarks, LocationSegment, Monitor, ResultFloor
 from app.monitoring.marks import decode
 from app.monitoring.state_changes import record_changes
 from app.reporting.adjustments import note_late_data
@@ -202,7 +203,12 @@ async def _fold_pairs(
         if since is not None:
             changed[monitor_id] = min(since, changed.get(monitor_id, since))
     services = await record_changes(session, changed)
-    await note_late_data(session, changed, int(time.time()))
+    # Arrivals count too where a monitor's confirmations changed since a close: a late
+    # failure that is a blip today may have counted under the frozen setting.
+    arrived: dict[int, int] = {}
+    for (monitor_id, _), dirty_from in pairs.items():
+        arrived[monitor_id] = min(dirty_from, arrived.get(monitor_id, dirty_from))
+    await note_late_data(session, changed, int(time.time()), arrived)
     return services
 
 
@@ -229,6 +235,15 @@ async def fold_pair(
             *pair, CheckResult.ok.is_(True), CheckResult.checked_at < dirty_from
         )
     )
+    floor = await session.scalar(
+        select(ResultFloor.before).where(
+            ResultFloor.monitor_id == monitor_id, ResultFloor.location == location
+        )
+    )
+    if floor is not None and (restart is None or restart < floor):
+        # Results before the floor were pruned (app.monitoring.retention): the timeline
+        # there is final, and the floor is a kept success to fold from.
+        restart = floor
     results = select(CheckResult.checked_at, CheckResult.ok, CheckResult.interval_seconds).where(
         *pair
     )

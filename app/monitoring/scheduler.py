@@ -31,7 +31,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from app.monitoring.checks import MonitorSpec, ResultIn
+from app.monitoring.checks import MonitorSpec, ResultIn, cert_expiry, known_timings
 from probes.registry import ProbeContext, run_probe
 
 WATCHDOG_EVERY = 60  # a job with no probe (a heartbeat) looks at least this often
@@ -186,6 +186,8 @@ class CheckScheduler:
                 status_code=result.status_code,
                 error=result.error,
                 warning=result.warning,
+                timings=known_timings(result.timings),
+                cert_expires_at=cert_expiry(result.details),
             )
         )
 

@@ -48,6 +48,13 @@ class CurrentMonthFigures:
     def invalidate(self, service_ids: Iterable[int]) -> None:
         self._stale.update(service_ids)
 
+    def discard(self, service_ids: Iterable[int]) -> None:
+        """Deleted services: their figures go now (and, being stale, stay gone even if
+        a refresh running meanwhile had computed them)."""
+        ids = set(service_ids)
+        self._figures = {k: v for k, v in self._figures.items() if k not in ids}
+        self._stale.update(ids)
+
     def get(self, service_id: int) -> ServiceMonth | None:
         return self._figures.get(service_id)
 

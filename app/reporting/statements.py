@@ -3,9 +3,12 @@
 A statement is a money record, so it has its own versioned format, independent of the
 API's JSON: adding a field to an API response must never make a closed month look
 adjusted. Format 2 (``STATEMENT_FORMAT``) freezes the service's identity, the period,
-the contract terms in force (policy, fee, currency, the service's life) and the
-figures under ``FIGURE_FIELDS``. Format 1 statements (written before, they are the
-API's SLA document of the time) still read: ``read_statement`` gives both one shape.
+the contract terms in force (policy, fee, currency, the service's life, the monitors
+with their quorum and failure confirmations, the maintenance windows) and the
+figures under ``FIGURE_FIELDS``. (Statements closed before the confirmations were
+frozen lack them; their adjustments use the stored timeline as it is.) Format 1
+statements (written before, they are the API's SLA document of the time) still read:
+``read_statement`` gives both one shape.
 The digest is the SHA-256 of the canonical JSON of the stored content, whatever its
 format.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import plain_decimal
-from app.models import ClosedMonth, Customer, Statement
+from app.models import ClosedMonth, Customer, Monitor, Statement
 from app.reporting.compute import ServiceMonth, compute_months
 from app.reporting.load import ServiceInfo, load_services
 from app.sla.intervals import Interval
@@ -84,8 +87,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def statement_content(item: ServiceMonth) -> dict[str, Any]:
-    """A format-2 statement of a service's month."""
+def statement_content(
+    item: ServiceMonth, confirmations: Mapping[int, int] | None = None
+) -> dict[str, Any]:
+    """A format-2 statement of a service's month. ``confirmations`` (monitor id ->
+    failure confirmations at the close) are frozen with each monitor's quorum: the
+    fold depends on them, so an adjustment refolds under them if they change."""
+    known = confirmations or {}
     service = item.service
     return {
         "format": STATEMENT_FORMAT,
@@ -106,7 +114,10 @@ def statement_content(item: ServiceMonth) -> dict[str, Any]:
             "currency": service.currency,
             "service_starts_at": service.starts_at,
             "service_ends_at": service.ends_at,
-            "monitors": [{"id": m, "quorum": q} for m, q in item.monitors],
+            "monitors": [
+                {"id": m, "quorum": q, **({"confirmations": known[m]} if m in known else {})}
+                for m, q in item.monitors
+            ],
             "maintenance": [[w.start, w.end, w.announced_at] for w in item.maintenance],
         },
         "figures": frozen_figures(item.figures),
@@ -255,8 +266,14 @@ async def close_month(
     services = [s for s in await load_services(session) if existed_in(s, month)]
     existing = await statements_for(session, month)
     missing = [s for s in services if s.id not in existing]
+    confirmations: dict[int, int] = {
+        monitor_id: count
+        for monitor_id, count in await session.execute(
+            select(Monitor.id, Monitor.failure_confirmations)
+        )
+    }
     for item in await month_figures_for(session, missing, month, now):
-        content = statement_content(item)
+        content = statement_content(item, confirmations)
         session.add(
             Statement(
                 service_id=item.service.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from app.schemas.common import (
     Currency,
@@ -24,6 +24,7 @@ from app.schemas.common import (
     Timezone,
     UTCTime,
 )
+from app.schemas.support import SupportTarget, SupportTargetRead, check_support_targets
 from app.sla.policy import CreditTier, tier_problems
 
 # ---------------------------------------------------------------- customers
@@ -35,14 +36,14 @@ class CustomerCreate(Strict):
     timezone: Timezone = "UTC"
     # A private status page (and its feed and badges) needs the customer's key or a
     # signed link (`uptally status-link`).
-    private: bool = False
+    private: StrictBool = False
 
 
 class CustomerUpdate(Strict):
     slug: Slug | None = None
     name: Name | None = None
     timezone: Timezone | None = None
-    private: bool | None = None
+    private: StrictBool | None = None
 
 
 class CustomerRead(ReadModel):
@@ -83,6 +84,15 @@ class SlaPolicyCreate(Strict):
     maintenance_policy: Literal["not_downtime", "exclude_from_denominator"] = "not_downtime"
     no_data_policy: Literal["up", "excluded", "down"] = "up"
     existence_policy: Literal["existence_window", "assume_up"] = "existence_window"
+    # Support (SLA_RULES.md section 8), apart from the uptime credit: per priority, the
+    # minutes to respond and to resolve on a support calendar (null: 24/7).
+    support_targets: list[SupportTarget] = Field(default_factory=list, max_length=4)
+    support_compliance_target_percent: Percent = Decimal(95)
+
+    @field_validator("support_targets")
+    @classmethod
+    def _one_target_per_priority(cls, value: list[SupportTarget]) -> list[SupportTarget]:
+        return check_support_targets(value)
 
     @model_validator(mode="after")
     def _tiers_cover_target(self) -> Self:
@@ -113,6 +123,8 @@ class SlaPolicyUpdate(Strict):
     maintenance_policy: Literal["not_downtime", "exclude_from_denominator"] | None = None
     no_data_policy: Literal["up", "excluded", "down"] | None = None
     existence_policy: Literal["existence_window", "assume_up"] | None = None
+    support_targets: list[SupportTarget] | None = None
+    support_compliance_target_percent: Percent | None = None
 
 
 class SlaPolicyRead(ReadModel):
@@ -131,6 +143,8 @@ class SlaPolicyRead(ReadModel):
     maintenance_policy: str
     no_data_policy: str
     existence_policy: str
+    support_targets: list[SupportTargetRead]
+    support_compliance_target_percent: DecimalStr
 
 
 # ---------------------------------------------------------------- services
@@ -173,6 +187,17 @@ class ServiceRead(ReadModel):
     currency: str
     starts_at: UTCTime
     ends_at: UTCTime | None
+
+
+class ServiceWithState(ServiceRead):
+    """A service as read: with its state now (down when any monitor is down) and since
+    when."""
+
+    state: Literal["up", "down", "no_data"] = Field(
+        description="what it is now, from its latest confirmed state change: down when any "
+        "of its monitors is down, no_data when none is up, else up"
+    )
+    state_since: UTCTime | None = Field(description="when that state began (null: no data yet)")
 
 
 # Monitors: app/schemas/monitors.py.

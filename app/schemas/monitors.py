@@ -16,6 +16,7 @@ from app.schemas.common import (
     Name,
     ReadModel,
     Strict,
+    UTCTime,
     value_problem,
 )
 from probes.targets import TargetError, parse_host_port, validate_host, validate_http_url
@@ -273,6 +274,8 @@ class MonitorUpdate(OptionFields):
     heartbeat_url: str | None = Field(
         default=None, max_length=2048, description="read-only: accepted when unchanged"
     )
+    state: str | None = Field(default=None, description="observed, not set: ignored")
+    state_since: str | None = Field(default=None, description="observed, not set: ignored")
 
 
 class MonitorRead(ReadModel):
@@ -289,3 +292,18 @@ class MonitorRead(ReadModel):
     enabled: bool
     options: dict[str, Any]
     heartbeat_url: str | None = None
+
+
+StateName = Literal["up", "down", "no_data"]
+STATE_DESCRIPTION = (
+    "what it is now, from its latest confirmed state change: up, down (its quorum of "
+    "locations failing) or no_data"
+)
+SINCE_DESCRIPTION = "when that state began (null: no result yet)"
+
+
+class MonitorWithState(MonitorRead):
+    """A monitor as admins and customers read it: with its state now, and since when."""
+
+    state: StateName = Field(description=STATE_DESCRIPTION)
+    state_since: UTCTime | None = Field(description=SINCE_DESCRIPTION)

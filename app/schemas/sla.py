@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -15,6 +15,8 @@ from app.schemas.common import (
     UTCTime,
     check_text,
 )
+
+Phase = Literal["dns", "connect", "tls", "first_byte", "total"]  # app.monitoring.checks.PHASES
 
 # Free text of a result: storable (no NUL; the body is parsed as JSON by pydantic-core,
 # which refuses lone surrogates), checked in Python only when present.
@@ -45,6 +47,17 @@ class ResultRow(BaseModel):
     )
     interval_seconds: int | None = Field(
         default=None, ge=1, le=31 * 86_400, description="default: the monitor's interval"
+    )
+    # For /metrics only (kept in memory as the latest result, never stored).
+    timings: dict[Phase, Annotated[float, Field(ge=0, le=3_600_000)]] | None = Field(
+        default=None,
+        description="phase durations in milliseconds (dns, connect, tls, first_byte, "
+        "total), as the probe measured them; shown by /metrics, not stored",
+    )
+    cert_expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="the TLS certificate's expiry, as the probe read it; shown by "
+        "/metrics, not stored",
     )
 
 

@@ -155,6 +155,33 @@ async def test_late_data_is_adjusted_under_the_frozen_terms(
     assert await credit_delta(api) == ["0.00"]
 
 
+async def test_late_data_after_a_confirmations_edit_counts_under_the_frozen_count(
+    api: Api, db_url: str, catalog: Catalog
+) -> None:
+    """Three confirmations now: June's one-result outage and a late single failure are
+    blips under today's count, and the stored timeline says so. The statement froze 1:
+    the adjustment refolds June's results under it."""
+    await closed_june(api, db_url, catalog)
+    await confirmations(api, catalog)
+    late = {
+        "monitor_id": catalog["monitor"]["id"],
+        "location": "local",
+        "checked_at": "2025-06-20T00:00:00Z",
+        "ok": False,
+        "interval_seconds": 3600,
+    }
+    await push(api, [late])
+    change = (await sla(api, catalog["service"]["id"]))["adjustment"]
+    assert change is not None
+    assert change["downtime_seconds"] == 104 * 60  # 44 min frozen + the late hour
+    assert [p["start"] for p in change["downtime_periods"]] == [
+        "2025-06-10T12:00:00Z",
+        "2025-06-20T00:00:00Z",
+    ]
+    assert change["credit_amount_delta"] == "0.00"
+    assert await credit_delta(api) == ["0.00"]
+
+
 async def test_the_next_month_starts_where_the_closed_one_ended(
     api: Api, db_url: str, catalog: Catalog
 ) -> None:

@@ -46,7 +46,9 @@ async def test_a_statement_has_its_own_versioned_format_with_the_terms(
     assert content["format"] == STATEMENT_FORMAT == 2
     assert content["service"]["slug"] == "web" and content["month"] == "2025-06"
     assert content["terms"]["policy"]["target_percent"] == "99.9"
-    assert content["terms"]["monitors"] == [{"id": catalog["monitor"]["id"], "quorum": 1}]
+    assert content["terms"]["monitors"] == [
+        {"id": catalog["monitor"]["id"], "quorum": 1, "confirmations": 1}
+    ]
     assert content["terms"]["monthly_fee"] == "100" and content["terms"]["currency"] == "USD"
     # June 10 12:00-12:44 UTC down: 44 min; 43,156 / 43,200 = 99.8981... -> 10 %.
     assert content["figures"]["downtime_seconds"] == 44 * 60

@@ -22,12 +22,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('customers') as batch:
-        batch.add_column(
-            sa.Column('private', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # Plain ADD COLUMN (SQLite has it): a batch rebuild would drop the table's
+    # AUTOINCREMENT, and customer ids could then be given twice.
+    op.add_column(
+        'customers', sa.Column('private', sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('customers') as batch:
+    # SQLite rebuilds the table to drop a column: keep its AUTOINCREMENT.
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    with op.batch_alter_table(
+        'customers',
+        recreate='always' if sqlite else 'never',
+        table_kwargs={'sqlite_autoincrement': True} if sqlite else {},
+    ) as batch:
         batch.drop_column('private')

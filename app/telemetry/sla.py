@@ -1,0 +1,105 @@
+"""The SLA gauges of every service for its customer's current month, from the
+figures cache (app.reporting.cache), labelled ``customer, service`` (slugs):
+
+- ``uptally_sla_uptime_ratio``: uptime so far, the rest of the month counted as up
+  (the SLA endpoint's ``uptime_percent`` / 100, untruncated; absent when nothing is
+  measurable);
+- ``uptally_sla_target_ratio``: the contract's target / 100;
+- ``uptally_sla_error_budget_remaining_seconds``: downtime the month may still have
+  and meet its target (negative once missed; app.sla.budget);
+- ``uptally_sla_credit_exposure{currency}``: the credit owed if the month ended now
+  (the endpoint's ``credit_amount``, written with its own decimal digits).
+
+Exact values (Fractions, Decimals) become text here and nowhere earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from app.reporting.compute import ServiceMonth
+from app.sla.budget import budget_remaining
+from app.telemetry.text import header, labels, value
+
+UPTIME = "uptally_sla_uptime_ratio"
+TARGET = "uptally_sla_target_ratio"
+BUDGET = "uptally_sla_error_budget_remaining_seconds"
+CREDIT = "uptally_sla_credit_exposure"
+
+FAMILIES = (
+    (UPTIME, "Uptime of the customer's current month so far (the rest counted as up)"),
+    (TARGET, "The uptime the contract promises"),
+    (
+        BUDGET,
+        "Downtime the month may still have and meet its target (negative once missed)",
+    ),
+    (CREDIT, "The service credit owed if the month ended now, in the contract's currency"),
+)
+
+
+def inputs(item: ServiceMonth) -> tuple[object, ...]:
+    """What a service's lines are written from: equal inputs, equal lines (a full
+    refresh of the figures cache recomputes every service; most come out the same)."""
+    figures, service = item.figures, item.service
+    return (
+        service.customer_slug,
+        service.slug,
+        service.currency,
+        item.policy.target_percent,
+        figures.uptime,
+        figures.available_seconds,
+        figures.downtime_seconds,
+        figures.credit_amount,
+    )
+
+
+def service_lines(item: ServiceMonth) -> tuple[str, str, str, str]:
+    base = labels((("customer", item.service.customer_slug), ("service", item.service.slug)))
+    figures, target = item.figures, item.policy.target_percent
+    uptime = (
+        f"{UPTIME}{{{base}}} {value(figures.uptime / 100)}\n" if figures.uptime is not None else ""
+    )
+    remaining = budget_remaining(figures.available_seconds, target, figures.downtime_seconds)
+    currency = labels((("currency", item.service.currency),))
+    return (
+        uptime,
+        f"{TARGET}{{{base}}} {value(target / Decimal(100))}\n",
+        f"{BUDGET}{{{base}}} {value(remaining)}\n",
+        f"{CREDIT}{{{base},{currency}}} {value(figures.credit_amount)}\n",
+    )
+
+
+Kept = tuple[ServiceMonth, tuple[object, ...], tuple[str, str, str, str]]
+
+
+class SlaFamilies:
+    """Writes the SLA families, keeping each service's lines while its figures are
+    the same (the same object, or recomputed to the same values)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, Kept] = {}
+
+    def render(self, items: Mapping[int, ServiceMonth]) -> str:
+        previous = self._kept
+        kept: dict[int, Kept] = {}
+        for service_id, item in items.items():
+            held = previous.get(service_id)
+            if held is not None and held[0] is item:
+                kept[service_id] = held
+                continue
+            key = inputs(item)
+            if held is not None and held[1] == key:
+                kept[service_id] = (item, key, held[2])
+            else:
+                kept[service_id] = (item, key, service_lines(item))
+        self._kept = kept
+        if not kept:
+            return ""
+        columns = zip(*(item[2] for item in kept.values()), strict=True)
+        parts = []
+        for (name, help_text), column in zip(FAMILIES, columns, strict=True):
+            body = "".join(column)
+            if body:
+                parts.append(header(name, "gauge", help_text) + body)
+        return "".join(parts)

@@ -1,0 +1,48 @@
+"""The Prometheus text format (version 0.0.4), the little of it these families need:
+label escaping, family headers and sample values. Floats are converted here, at the
+edge, from the exact values the accounting keeps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from decimal import Decimal
+from fractions import Fraction
+
+Number = int | float | Decimal | Fraction
+
+
+def escape(value: str) -> str:
+    """A label value as the format quotes it: backslash, double quote and newline."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def labels(pairs: Iterable[tuple[str, str]]) -> str:
+    """``name="value",...`` (without braces), values escaped."""
+    return ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
+
+
+def header(name: str, kind: str, help_text: str) -> str:
+    help_text = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def value(number: Number) -> str:
+    """A sample value: integers exactly, decimals as their own digits (a credit of
+    12.30 is written 12.30), fractions and floats as the nearest double."""
+    if isinstance(number, bool):
+        return "1" if number else "0"
+    if isinstance(number, int):
+        return str(number)
+    if isinstance(number, Decimal):
+        if number.is_finite():
+            return str(number)
+        number = float(number)
+    as_float = float(number)
+    if math.isnan(as_float):
+        return "NaN"
+    if math.isinf(as_float):
+        return "+Inf" if as_float > 0 else "-Inf"
+    return repr(as_float)
