@@ -127,7 +127,9 @@ async def test_a_degraded_monitor_is_told_once_per_episode(
         catalog = await watched_service(api, receiver, "degraded")
         monitor_id = catalog["monitor"]["id"]
         slow = {"warning": "slow: 900 ms > 500 ms"}
-        await push(api, monitor_id, (120, True), **slow)
+        # 90 s old: fresh (under twice the 60 s interval) for the next passes too; at
+        # 120 s it would go stale the second after the push, and never be told.
+        await push(api, monitor_id, (90, True), **slow)
         await until(lambda: receiver.delivered(), "the degraded message")
         await push(api, monitor_id, (60, True), **slow)  # the same episode
         await push(api, monitor_id, (30, True))  # quiet, but not for long enough
