@@ -2,10 +2,10 @@
 needs (the migrations, the templates, the docs' assets come from a dependency), and
 nothing the package declares is missing.
 
-The wheel is installed with ``--no-deps`` into a new virtual environment, whose only
-other import path is the development venv's site-packages (for the dependencies,
-without its editable hook, which is a .pth file that a plain path entry does not run),
-and run from an empty directory: so every ``app`` module and file comes from the wheel.
+The wheel is installed, with its dependencies from the package index as a user's
+``pip install`` would take them, into a new virtual environment, and run from an
+empty directory: every ``app`` module and file comes from the wheel, and every
+dependency it needs is declared (about 20 s with pip's cache warm).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -62,16 +61,14 @@ def test_a_built_wheel_serves_from_a_clean_venv(tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     # This venv's pip installs into the new one (pip --python): no pip to bootstrap there.
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-    subprocess.run([*install, "--no-deps", "--no-index", str(wheel)], check=True, timeout=120)
+    installed = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-3000:]
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    # The dependencies, from the development venv (a path entry: its .pth files, the
-    # editable install of this source tree among them, are not run).
-    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     workdir = tmp_path / "empty"
     workdir.mkdir()
