@@ -48,7 +48,8 @@ from app.incidents.report import month_support
 from app.migrate import upgrade
 from app.models import Customer, Incident, IncidentEvent, Service, SupportCalendar
 from app.sample import standard_policy
-from app.sla.business_time import Calendar, due_at, elapsed
+from app.sla.business_time import due_at, elapsed
+from app.sla.calendars import Calendar
 from app.sla.periods import Month, from_epoch, month_period
 from bench.reads import _admin, percentile
 from bench.run import PG_SERVER

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from app.sla.business_time import FOREVER, Calendar, due_at, elapsed
+from app.sla.business_time import FOREVER, due_at, elapsed
+from app.sla.calendars import Calendar
 from app.sla.intervals import Interval
 
 PRIORITIES = ("P1", "P2", "P3", "P4")

@@ -31,7 +31,7 @@ from app.incidents.clocks import (
     targets_by_priority,
 )
 from app.models import Incident, IncidentEvent, Service, SlaPolicy, SupportCalendar
-from app.sla.business_time import Calendar
+from app.sla.calendars import Calendar
 from app.sla.periods import from_epoch, to_epoch, utc_text
 
 SYSTEM = "system"  # the actor of events the system writes (an outage ended)

@@ -12,7 +12,9 @@ threads, and keeps the record of what was sent.
 channels.py    the URLs: validation, masking, storage, who gets what
 messages.py    what each event says, and the retry schedule (pure)
 outbox.py      messages and deliveries in the database: enqueue, claim, finish
-notifier.py    deciding: the state-change handler and the periodic checks
+notifier.py    deciding: the state-change handler and the periodic pass
+episodes.py    episodes in the database, and the periodic checks (degraded, budget,
+               reminder, incident)
 sender.py      sending through Apprise, and the delivery loop
 cli.py         `uptally notify test URL`
 """

@@ -27,7 +27,7 @@ from app.schemas.common import (
     Timezone,
     UTCTime,
 )
-from app.sla.business_time import WEEKDAYS, CalendarError, day_ranges, parse_date
+from app.sla.calendars import WEEKDAYS, CalendarError, day_ranges, parse_date
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 EventKind = Literal["acknowledge", "comment", "pause", "resume", "priority", "resolve", "reopen"]

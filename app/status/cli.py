@@ -4,7 +4,6 @@ private status page (app.status.links), to hand to the people who may see it."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,8 +13,7 @@ from app.status.links import MAX_DAYS, sign
 
 
 def cmd_status_link(args: argparse.Namespace) -> int:
-    from app.cli import _settings
-    from app.db import make_engine, make_sessionmaker
+    from app.cli import _settings, on_database
     from app.status.document import find_customer
 
     settings = _settings()
@@ -30,15 +28,7 @@ def cmd_status_link(args: argparse.Namespace) -> int:
         print(f"uptally: --days must be 1 to {MAX_DAYS}, not {args.days}", file=sys.stderr)
         return 2
 
-    async def lookup() -> Any:
-        engine = make_engine(settings.database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return await find_customer(session, args.slug)
-        finally:
-            await engine.dispose()
-
-    customer = asyncio.run(lookup())
+    customer = on_database(lambda session: find_customer(session, args.slug))
     if customer is None:
         print(f"uptally: no customer with slug {args.slug!r}", file=sys.stderr)
         return 2

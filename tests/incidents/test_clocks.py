@@ -24,7 +24,7 @@ from app.incidents.clocks import (
     verdicts,
 )
 from app.incidents.compliance import Met, compliance, tally
-from app.sla.business_time import Calendar
+from app.sla.calendars import Calendar
 from tests.sla.helpers import t
 
 BERLIN = "Europe/Berlin"

@@ -16,16 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.sla.business_time import (
-    FOREVER,
-    WEEKDAYS,
-    Calendar,
-    CalendarError,
-    advance,
-    business_seconds,
-    due_at,
-    elapsed,
-)
+from app.sla.business_time import FOREVER, advance, business_seconds, due_at, elapsed
+from app.sla.calendars import WEEKDAYS, Calendar, CalendarError
 from app.sla.intervals import Interval, total, union
 from tests.sla.helpers import t
 
