@@ -115,6 +115,7 @@ def background_tasks(runtime: Runtime) -> list[Background]:
                 UPKEEP_SECONDS,
             ),
         ),
+        Background("metrics-series", runtime.exposition.run),
         Background("key-usage", partial(runtime.key_usage.run, runtime.sessions)),
         Background(
             "result-retention",

@@ -38,12 +38,14 @@ def newer(held: Latest, row: Latest) -> bool:
 
 class LatestResults:
     """Latest results by (monitor, location); ``changed`` collects the monitors that
-    got a new one since the notifier last took them."""
+    got a new one since the notifier last took them, ``fresh`` the pairs that got a
+    new one (or were forgotten) since ``/metrics`` last took them."""
 
     def __init__(self) -> None:
         self._rows: dict[Pair, Latest] = {}
         self._locations: dict[int, set[str]] = {}
         self.changed: set[int] = set()
+        self.fresh: set[Pair] = set()
         self.seeded = False
 
     def __len__(self) -> int:
@@ -52,7 +54,7 @@ class LatestResults:
     def observe(self, rows: Iterable[ResultIn]) -> None:
         """Results just stored (any ingestion path): each kept if newer than what is
         held for its pair. About a microsecond a row."""
-        table, changed = self._rows, self.changed
+        table, changed, fresh = self._rows, self.changed, self.fresh
         for row in rows:
             pair = (row.monitor_id, row.location)
             held = table.get(pair)
@@ -62,6 +64,7 @@ class LatestResults:
                 continue
             table[pair] = row
             changed.add(row.monitor_id)
+            fresh.add(pair)
 
     def get(self, pair: Pair) -> Latest | None:
         return self._rows.get(pair)
@@ -76,6 +79,7 @@ class LatestResults:
         """A deleted monitor: its gauges disappear."""
         for location in self._locations.pop(monitor_id, ()):
             self._rows.pop((monitor_id, location), None)
+            self.fresh.add((monitor_id, location))
         self.changed.discard(monitor_id)
 
     def retain(self, monitor_ids: set[int]) -> None:
@@ -86,6 +90,13 @@ class LatestResults:
     def take_changed(self) -> set[int]:
         changed, self.changed = self.changed, set()
         return changed
+
+    def take_fresh(self) -> set[Pair]:
+        fresh, self.fresh = self.fresh, set()
+        return fresh
+
+    def locations_of(self, monitor_id: int) -> set[str]:
+        return set(self._locations.get(monitor_id, ()))
 
     def snapshot(self) -> dict[Pair, Latest]:
         """A copy, for work done off the event loop (the dict keeps changing)."""

@@ -77,9 +77,14 @@ def _entry(row: Any) -> MonitorEntry:
 
 
 class MonitorRoster:
+    """The entries by monitor id; ``touched`` collects the monitors whose entry
+    changed, appeared or went since ``/metrics`` last took them (its series of those
+    monitors are written again; the others' are kept)."""
+
     def __init__(self) -> None:
         self._entries: dict[int, MonitorEntry] = {}
         self.loaded_at: float | None = None
+        self.touched: set[int] = set()
 
     def get(self, monitor_id: int) -> MonitorEntry | None:
         return self._entries.get(monitor_id)
@@ -90,7 +95,14 @@ class MonitorRoster:
 
     async def load(self, session: AsyncSession, now: float) -> None:
         """Every monitor, in one query."""
-        self._entries = await _load(session)
+        self.replace(await _load(session), now)
+
+    def replace(self, entries: dict[int, MonitorEntry], now: float) -> None:
+        """Take ``entries`` as the whole roster, noting what changed in ``touched``."""
+        old = self._entries
+        self.touched.update(k for k, v in entries.items() if old.get(k) != v)
+        self.touched.update(k for k in old if k not in entries)
+        self._entries = entries
         self.loaded_at = now
 
     async def reload(self, session: AsyncSession, monitor_ids: Collection[int]) -> set[int]:
@@ -101,4 +113,9 @@ class MonitorRoster:
         entries = {k: v for k, v in self._entries.items() if k not in gone}
         entries.update(found)
         self._entries = entries  # replaced, never changed in place: readers hold views
+        self.touched.update(monitor_ids)
         return gone
+
+    def take_touched(self) -> set[int]:
+        touched, self.touched = self.touched, set()
+        return touched

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from app.reporting.compute import ServiceMonth
 from app.sla.budget import budget_remaining
-from app.telemetry.text import header, labels, value
+from app.telemetry.text import family_chunks, labels, value
 
 UPTIME = "uptally_sla_uptime_ratio"
 TARGET = "uptally_sla_target_ratio"
@@ -54,7 +54,7 @@ def inputs(item: ServiceMonth) -> tuple[object, ...]:
     )
 
 
-def service_lines(item: ServiceMonth) -> tuple[str, str, str, str]:
+def service_lines(item: ServiceMonth) -> tuple[bytes, bytes, bytes, bytes]:
     base = labels((("customer", item.service.customer_slug), ("service", item.service.slug)))
     figures, target = item.figures, item.policy.target_percent
     uptime = (
@@ -63,14 +63,14 @@ def service_lines(item: ServiceMonth) -> tuple[str, str, str, str]:
     remaining = budget_remaining(figures.available_seconds, target, figures.downtime_seconds)
     currency = labels((("currency", item.service.currency),))
     return (
-        uptime,
-        f"{TARGET}{{{base}}} {value(target / Decimal(100))}\n",
-        f"{BUDGET}{{{base}}} {value(remaining)}\n",
-        f"{CREDIT}{{{base},{currency}}} {value(figures.credit_amount)}\n",
+        uptime.encode(),
+        f"{TARGET}{{{base}}} {value(target / Decimal(100))}\n".encode(),
+        f"{BUDGET}{{{base}}} {value(remaining)}\n".encode(),
+        f"{CREDIT}{{{base},{currency}}} {value(figures.credit_amount)}\n".encode(),
     )
 
 
-Kept = tuple[ServiceMonth, tuple[object, ...], tuple[str, str, str, str]]
+Kept = tuple[ServiceMonth, tuple[object, ...], tuple[bytes, bytes, bytes, bytes]]
 
 
 class SlaFamilies:
@@ -80,7 +80,7 @@ class SlaFamilies:
     def __init__(self) -> None:
         self._kept: dict[int, Kept] = {}
 
-    def render(self, items: Mapping[int, ServiceMonth]) -> str:
+    def render(self, items: Mapping[int, ServiceMonth]) -> list[bytes]:
         previous = self._kept
         kept: dict[int, Kept] = {}
         for service_id, item in items.items():
@@ -94,12 +94,4 @@ class SlaFamilies:
             else:
                 kept[service_id] = (item, key, service_lines(item))
         self._kept = kept
-        if not kept:
-            return ""
-        columns = zip(*(item[2] for item in kept.values()), strict=True)
-        parts = []
-        for (name, help_text), column in zip(FAMILIES, columns, strict=True):
-            body = "".join(column)
-            if body:
-                parts.append(header(name, "gauge", help_text) + body)
-        return "".join(parts)
+        return family_chunks(FAMILIES, (item[2] for item in kept.values()))

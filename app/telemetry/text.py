@@ -5,7 +5,7 @@ edge, from the exact values the accounting keeps."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -46,3 +46,17 @@ def value(number: Number) -> str:
     if math.isinf(as_float):
         return "+Inf" if as_float > 0 else "-Inf"
     return repr(as_float)
+
+
+def family_chunks(
+    families: Sequence[tuple[str, str]], lines: Iterable[Sequence[bytes]]
+) -> list[bytes]:
+    """Gauge families from rows of encoded lines (one line, or b"", per family and
+    row): per family with any line, its header and then all its lines as one chunk.
+    Transposed in C: one column of lines per family (empty ones add nothing)."""
+    chunks = []
+    for (name, help_text), column in zip(families, zip(*lines, strict=True), strict=False):
+        body = b"".join(column)
+        if body:
+            chunks += [header(name, "gauge", help_text).encode(), body]
+    return chunks
