@@ -31,6 +31,7 @@ def _settings() -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.loop import loop_name
     from app.main import create_app
     from app.migrate import upgrade
     from app.preflight import DatabaseProblem, unusable
@@ -59,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Uvicorn's own lines go through the handler app.logs installed (text or JSON).
         log_config=None,
         proxy_headers=True,
+        loop=loop_name(settings.uvloop),  # app.loop: uvloop unless UPTALLY_UVLOOP=false
     )
     return 0
 
@@ -104,6 +106,7 @@ def on_database(work: Any) -> Any:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     from app.agent import run_agent
+    from app.agent.metrics import listen_address
     from app.agent.state import (
         AgentSetupError,
         agent_token,
@@ -112,6 +115,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         state_directory,
         too_open,
     )
+    from app.loop import install as install_loop
     from probes.guard import AddressPolicy
 
     settings = _settings()
@@ -121,6 +125,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
             raise ValueError
     except ValueError:
         print(f"uptally: --shard {args.shard!r}: expected K/N with 0 <= K < N", file=sys.stderr)
+        return 2
+    try:
+        metrics = listen_address(args.metrics_listen) if args.metrics_listen else None
+    except ValueError as exc:
+        print(f"uptally: --metrics-listen: {exc}", file=sys.stderr)
         return 2
     try:
         token, source = agent_token(args.token, args.token_file, os.environ)
@@ -149,16 +158,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
     policy = AddressPolicy.from_settings(
         settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
     )
-    run_agent(
-        args.server,
-        token,
-        args.location,
-        buffer,
-        policy,
-        args.poll,
-        (index, count),
-        args.spread,
-    )
+    install_loop(settings.uvloop)  # app.loop: uvloop unless UPTALLY_UVLOOP=false
+    try:
+        run_agent(
+            args.server,
+            token,
+            args.location,
+            buffer,
+            policy,
+            args.poll,
+            (index, count),
+            args.spread,
+            metrics_listen=metrics,
+        )
+    except AgentSetupError as exc:
+        print(f"uptally: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -312,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-private",
         action="store_true",
         help="allow loopback and private targets (like UPTALLY_ALLOW_PRIVATE_TARGETS)",
+    )
+    agent.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve the agent's Prometheus metrics (checks, shed, lag, buffer, last send "
+        "and poll) at http://HOST:PORT/metrics (default: off)",
     )
     agent.set_defaults(func=cmd_agent)
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # text or one JSON object per line (app.logs).
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    # `uptally serve` and `uptally agent` run on uvloop where it is installed (app.loop):
+    # about half the event loop's CPU per check. False: asyncio's own loop.
+    uvloop: bool = True
     # Request bodies over these caps are refused with a 413 before they are read or
     # parsed, and before authentication (app.api.limits). Every request but one has
     # `max_body_bytes` (the catalog's bodies are a few kB); POST /api/v1/results has

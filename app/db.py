@@ -152,6 +152,10 @@ def make_engine(
             kwargs.setdefault("pool_timeout", connect_timeout)
         if statement_timeout is not None:
             connect_args.setdefault("command_timeout", statement_timeout)
+        # No JIT: Uptally's statements are short index probes, and the planner's row
+        # guesses for the per-id queries (app.reporting.load.per_id) are large enough
+        # to trigger compiling them: 200 ms of JIT for a 2 ms query.
+        connect_args.setdefault("server_settings", {}).setdefault("jit", "off")
         kwargs["connect_args"] = connect_args
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":

@@ -17,12 +17,11 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.deps import RuntimeDep
 from app.monitoring.buffer import ResultBuffer
+from app.monitoring.scheduler import LAG_BUCKETS
 from app.monitoring.server import ServerScheduler
 from app.runtime import Runtime
 
 router = APIRouter(tags=["metrics"])
-
-LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 def lag_histogram(registry: CollectorRegistry) -> Histogram:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.auth import KeyUsage
 from app.availability import DatabaseHealth
 from app.config import Settings
+from app.monitoring.assignments import AssignmentCache
 from app.monitoring.buffer import ResultBuffer
 from app.monitoring.checks import ResultIn
 from app.monitoring.dispatch import Handler
@@ -65,6 +66,8 @@ class Runtime:
     heartbeat_tokens: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     # When requests last used each API key, written to the database in the background.
     key_usage: KeyUsage = field(default_factory=KeyUsage)
+    # Agents' assignments, built once per catalog version (app.monitoring.assignments).
+    assignments: AssignmentCache = field(default_factory=AssignmentCache)
 
     def stored(self, source: str, rows: Sequence[ResultIn], seconds: float) -> None:
         """Results just stored, by any ingestion path (``source``: api, scheduler,
@@ -81,6 +84,7 @@ class Runtime:
         """Forget the cached monitor and tell the in-process scheduler (if any), so
         ingestion and jobs follow a change made through this process at once."""
         self.monitors.forget(monitor_id)
+        self.assignments.changed()  # agents see it at their next poll, not a second later
         for token, (known, _, _) in list(self.heartbeat_tokens.items()):
             if known == monitor_id:
                 del self.heartbeat_tokens[token]

@@ -11,6 +11,7 @@ a reused connection would hide DNS, connect and TLS problems.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import ssl
 import time
@@ -18,9 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 from probes.guard import AddressPolicy, TargetRefused, resolve
+from probes.http_engine import Phases, new_session, track
 from probes.result import ProbeResult, elapsed_ms, finished
 
 MAX_REDIRECTS = 5
@@ -50,34 +54,45 @@ class HttpOptions:
 
 
 class HttpClients:
-    """One client per TLS-verification setting, shared by every check of the process."""
+    """What every HTTP check of the process shares: one aiohttp session (made on first
+    use, inside the running loop) and the two TLS contexts, verifying and lenient."""
 
     def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
-        limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
-        self.verifying = httpx.AsyncClient(limits=limits, verify=verify, follow_redirects=False)
-        self.lenient = httpx.AsyncClient(limits=limits, verify=False, follow_redirects=False)
+        lenient = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts nothing, checks nothing
+        lenient.check_hostname = False
+        lenient.verify_mode = ssl.CERT_NONE
+        self.lenient = lenient
+        if isinstance(verify, ssl.SSLContext):
+            self.verifying = verify
+        else:
+            self.verifying = ssl.create_default_context() if verify else lenient
+        self._session: aiohttp.ClientSession | None = None
 
-    def for_verify(self, verify: bool) -> httpx.AsyncClient:
+    def for_verify(self, verify: bool) -> ssl.SSLContext:
         return self.verifying if verify else self.lenient
 
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = new_session()
+        return self._session
+
     async def aclose(self) -> None:
-        await self.verifying.aclose()
-        await self.lenient.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-class _Phases:
-    """Collects httpcore trace events into phase durations (ms)."""
+class TooManyRedirects(Exception):
+    """More redirects than MAX_REDIRECTS: a failed check."""
 
-    def __init__(self) -> None:
-        self.marks: dict[str, float] = {}
 
-    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
-        self.marks.setdefault(event, time.perf_counter())
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """What the assertions need of the final response."""
 
-    def span(self, start: str, end: str) -> float | None:
-        if start in self.marks and end in self.marks:
-            return round((self.marks[end] - self.marks[start]) * 1000, 3)
-        return None
+    status_code: int
+    charset: str | None
+    url: URL
 
 
 async def check_http(
@@ -96,8 +111,10 @@ async def check_http(
         return finished(False, started, f"timed out after {timeout:g} s", timings=timings)
     except TargetRefused as exc:
         return finished(False, started, exc.error, timings=timings)
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TooManyRedirects) as exc:
         return finished(False, started, _describe(exc), timings=timings)
+    finally:
+        track(None)
     timings["total"] = elapsed_ms(started)
     latency = int(timings["total"])
     problem = _assertion_problem(response, body, options)
@@ -130,75 +147,79 @@ async def _fetch(
     clients: HttpClients,
     policy: AddressPolicy,
     timings: dict[str, float],
-) -> tuple[httpx.Response, bytes, int]:
-    client = clients.for_verify(options.verify_tls)
+) -> tuple[_Response, bytes, int]:
+    session = clients.session()
+    context = clients.for_verify(options.verify_tls)
     method, content = options.method, options.body
+    target = URL(url)
     for hop in range(MAX_REDIRECTS + 1):
-        target = httpx.URL(url)
-        host = target.host
-        port = target.port or (443 if target.scheme == "https" else 80)
+        host = target.raw_host or ""
+        https = target.scheme == "https"
+        port = target.port or (443 if https else 80)
         dns_started = time.perf_counter()
-        address = await resolve(host, port, policy)
+        address = await resolve(host.strip("[]"), port, policy)
+        phases = Phases()
         if hop == 0:
             timings["dns"] = elapsed_ms(dns_started)
-        host_header = host if target.port is None else f"{host}:{target.port}"
-        if ":" in host_header and host_header.count(":") > 1:  # a bare IPv6 literal
-            host_header = f"[{host}]" + (f":{target.port}" if target.port else "")
-        phases = _Phases()
-        extensions: dict[str, Any] = {"trace": phases}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = host
-        request = client.build_request(
+            track(phases)
+        else:
+            track(None)  # the phases are the first hop's, as a browser's waterfall starts
+        headers = CIMultiDict(options.headers)  # case-insensitive: ours replaces a "host"
+        headers["Host"] = target.host_port_subcomponent or host
+        async with session.request(
             method,
-            target.copy_with(host=str(address)),
-            headers={**options.headers, "Host": host_header},
-            content=content,
-            extensions=extensions,
-        )
-        response = await client.send(request, stream=True)
-        try:
+            target.with_host(str(address)),
+            headers=headers,
+            data=content,
+            skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
+            allow_redirects=False,
+            ssl=context if https else False,
+            server_hostname=target.host if https else None,
+        ) as response:
+            headers_at = time.perf_counter()
             body = await _read_limited(response)
-        finally:
-            await response.aclose()
         if hop == 0:
-            _record_phases(phases, timings)
-        location = response.headers.get("location")
-        if options.follow_redirects and response.is_redirect and location:
-            url = str(target.join(location))
-            if response.status_code in (301, 302, 303):
+            _record_phases(phases, headers_at, timings)
+        location = response.headers.get("Location")
+        if options.follow_redirects and response.status in _REDIRECTS and location:
+            target = target.join(URL(location))
+            if response.status in (301, 302, 303):
                 method, content = ("GET" if method != "HEAD" else "HEAD"), None
             continue
-        response.request.url = target  # report the URL asked for, not the address
-        return response, body, hop
-    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+        # Report the URL asked for, not the address connected to.
+        return _Response(response.status, response.charset, target), body, hop
+    raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
-async def _read_limited(response: httpx.Response) -> bytes:
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+# A body is sent as given, with the Content-Type the monitor's headers set, if any (as
+# httpx did), not one aiohttp would guess.
+_NO_AUTO_CONTENT_TYPE = ("Content-Type",)
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
     chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
+    while size < MAX_BODY:
+        chunk = await response.content.read(MAX_BODY - size)
+        if not chunk:
+            break
         chunks.append(chunk)
         size += len(chunk)
-        if size >= MAX_BODY:
-            break
-    return b"".join(chunks)[:MAX_BODY]
+    return b"".join(chunks)
 
 
-def _record_phases(phases: _Phases, timings: dict[str, float]) -> None:
-    for name, start, end in (
-        ("connect", "connection.connect_tcp.started", "connection.connect_tcp.complete"),
-        ("tls", "connection.start_tls.started", "connection.start_tls.complete"),
-        (
-            "first_byte",
-            "http11.send_request_headers.started",
-            "http11.receive_response_headers.complete",
-        ),
-    ):
-        value = phases.span(start, end)
-        if value is not None:
-            timings[name] = value
+def _record_phases(phases: Phases, headers_at: float, timings: dict[str, float]) -> None:
+    if phases.connect_ms is not None:
+        timings["connect"] = phases.connect_ms
+    if phases.tls_ms is not None:
+        timings["tls"] = phases.tls_ms
+    if phases.connected is not None:
+        # From the connection being ready (the request goes out at once) to the
+        # response's status line and headers parsed.
+        timings["first_byte"] = round((headers_at - phases.connected) * 1000, 3)
 
 
-def _assertion_problem(response: httpx.Response, body: bytes, options: HttpOptions) -> str | None:
+def _assertion_problem(response: _Response, body: bytes, options: HttpOptions) -> str | None:
     code = response.status_code
     if options.expected_status is not None:
         if code not in options.expected_status:
@@ -206,7 +227,7 @@ def _assertion_problem(response: httpx.Response, body: bytes, options: HttpOptio
             return f"status {code}, expected {wanted}"
     elif not 200 <= code < 400:
         return f"status {code}, expected 200-399"
-    text = body.decode(response.encoding or "utf-8", errors="replace")
+    text = body.decode(_codec(response.charset), errors="replace")
     if options.keyword is not None:
         present = options.keyword in text
         if present and options.keyword_absent:
@@ -233,14 +254,26 @@ def json_path(document: Any, path: str) -> Any:
     return value
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _codec(charset: str | None) -> str:
+    """The response's declared charset if Python knows it, else UTF-8 (as httpx did)."""
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
-            return f"TLS verification failed: {text}"
-        return f"connection failed: {text}"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS verification failed: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {exc.os_error}"
+    if isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    ):
         return f"connection reset or closed: {text}"
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         return f"timed out: {type(exc).__name__}"
     return f"{type(exc).__name__}: {text}"

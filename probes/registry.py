@@ -16,6 +16,8 @@ from probes.tcp import IDLE as TCP_IDLE
 from probes.tcp import check_tcp
 from probes.tls import check_tls
 
+MAX_PARSED_OPTIONS = 200_000  # parsed HTTP options kept, about one per monitor
+
 
 @dataclass
 class ProbeContext:
@@ -26,6 +28,11 @@ class ProbeContext:
     ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
     http: HttpClients | None = None
     tcp_idle: float = TCP_IDLE
+    # HTTP options parsed once per monitor, not per check: a monitor's options are the
+    # same mapping object at every check (its MonitorSpec's), so its identity is the key.
+    _http_options: dict[int, tuple[Mapping[str, Any], HttpOptions]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.http is None:
@@ -35,6 +42,16 @@ class ProbeContext:
         if self.http is not None:
             await self.http.aclose()
 
+    def http_options(self, options: Mapping[str, Any]) -> HttpOptions:
+        hit = self._http_options.get(id(options))
+        if hit is not None and hit[0] is options:
+            return hit[1]
+        if len(self._http_options) >= MAX_PARSED_OPTIONS:  # monitors replaced over time
+            self._http_options.clear()
+        parsed = HttpOptions.from_mapping(options)
+        self._http_options[id(options)] = (options, parsed)
+        return parsed
+
 
 Probe = Callable[[str, Mapping[str, Any], float, ProbeContext], Awaitable[ProbeResult]]
 
@@ -43,9 +60,7 @@ async def _http(
     target: str, options: Mapping[str, Any], timeout: float, ctx: ProbeContext
 ) -> ProbeResult:
     assert ctx.http is not None
-    return await check_http(
-        target, HttpOptions.from_mapping(options), timeout, ctx.http, ctx.policy
-    )
+    return await check_http(target, ctx.http_options(options), timeout, ctx.http, ctx.policy)
 
 
 async def _tcp(

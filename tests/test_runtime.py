@@ -19,6 +19,7 @@ ALWAYS = [
     "state-changes",
     "current-figures",
     "metrics-upkeep",
+    "metrics-series",
     "key-usage",
     "result-retention",
     "notifier",

@@ -1,6 +1,13 @@
-"""The agent's loops: poll the assignment into the check scheduler, send the disk
-buffer to the server, and ``run_agent`` (the ``uptally agent`` process, with its
-signal handling)."""
+"""The agent's loops: poll the assignment into the check scheduler, write results to
+the disk buffer once a tick (app.agent.sink), send the buffer to the server, and
+``run_agent`` (the ``uptally agent`` process, with its signal handling and its
+optional metrics listener).
+
+Nothing here blocks the event loop for long: the disk buffer is used from a worker
+thread, and a large assignment (100,000 monitors) is read in slices of ``SLICE``
+monitors with the loop free in between (the scheduler adds their jobs in slices too),
+so checks due meanwhile still start on time.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +23,9 @@ import httpx
 
 from app.agent.buffer import DiskBuffer
 from app.agent.client import AssignmentRefused, ServerClient, refused_rows
+from app.agent.metrics import AgentMetrics, Readings
+from app.agent.sink import TickWriter
+from app.agent.state import AgentSetupError
 from app.monitoring.checks import MonitorSpec
 from app.monitoring.scheduler import CheckScheduler
 from probes.guard import AddressPolicy
@@ -23,12 +34,13 @@ from probes.registry import ProbeContext
 log = logging.getLogger("uptally.agent")
 
 BATCH = 1000
+SLICE = 500  # assignment items read between two yields to the loop
 
 
 class Agent:
     """One location's prober: checks run by a ``CheckScheduler`` into the disk buffer,
     which is sent every ``send_every`` seconds; the assignment is polled every
-    ``poll_every`` seconds. ``stop`` ends both loops."""
+    ``poll_every`` seconds. ``stop`` ends the loops."""
 
     def __init__(
         self,
@@ -42,6 +54,8 @@ class Agent:
         shard: tuple[int, int] = (0, 1),
         spread: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        tick: float = 0.5,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.client = ServerClient(server, token, transport)
         self.location = location
@@ -49,63 +63,91 @@ class Agent:
         self.poll_every = poll_every
         self.send_every = send_every
         self.shard = shard
-        self.scheduler = CheckScheduler(location, probes, buffer.add, spread=spread)
+        self.metrics = metrics or AgentMetrics(location)
+        self.writer = TickWriter(buffer, tick)
+        self.scheduler = CheckScheduler(
+            location, probes, self.writer.add, spread=spread, observe_lag=self.metrics.lag.observe
+        )
+        self.metrics.read(
+            Readings(
+                stats=lambda: dict(self.scheduler.stats),
+                pending=lambda: self.buffer.pending + self.writer.held,
+                assigned=lambda: len(self.scheduler.specs),
+            )
+        )
         self.etag: str | None = None
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
-        cached = self.buffer.load("assignment")
-        if cached is not None:
-            log.info("probing %d monitors from the saved assignment", len(cached))
-            self._assign(cached)
+        # Started first, so that the saved assignment's jobs go to a running scheduler:
+        # added in slices, their first runs spread from now, none already past.
         self.scheduler.start()
         try:
-            await asyncio.gather(self._poll_loop(), self._send_loop())
+            cached = await asyncio.to_thread(self.buffer.load, "assignment")
+            if cached is not None:
+                log.info("probing %d monitors from the saved assignment", len(cached))
+                await self._assign(cached)
+            await asyncio.gather(self._poll_loop(), self._send_loop(), self.writer.run(self.stop))
         finally:
             self.scheduler.shutdown()
             await self.scheduler.drain(timeout=10)
+            try:
+                await self.writer.flush()  # what the last tick held: on disk before leaving
+            except Exception as exc:
+                log.error("%d results not written to the buffer: %s", self.writer.held, exc)
             await self.send_pending()  # a last attempt before leaving
             await self.client.aclose()
 
-    def _assign(self, items: list[dict[str, Any]]) -> None:
+    async def _assign(self, items: list[dict[str, Any]]) -> int:
+        """Make the scheduler's jobs match ``items`` (this agent's shard of them). The
+        items are read a slice at a time with the loop free in between (100,000 specs
+        take seconds to build); the scheduler adds the jobs in slices of its own.
+        Returns how many monitors this agent probes now."""
         index, count = self.shard
-        self.scheduler.apply(
-            {
-                spec.id: spec
-                for spec in (MonitorSpec.from_api(item) for item in items)
-                if spec.kind != "heartbeat" and spec.id % count == index
-            }
-        )
+        wanted: dict[int, MonitorSpec] = {}
+        for n, item in enumerate(items, 1):
+            spec = MonitorSpec.from_api(item)
+            # The server filters by shard too; this stays as the safety net (a server
+            # older than the shard parameter sends everything).
+            if spec.kind != "heartbeat" and spec.id % count == index:
+                wanted[spec.id] = spec
+            if n % SLICE == 0:
+                await asyncio.sleep(0)
+        self.scheduler.apply(wanted)
+        return len(wanted)
 
     async def poll(self) -> bool:
         """Fetch the assignment; False if the server could not be asked."""
         try:
-            fetched = await self.client.assignment(self.location, self.etag)
+            fetched = await self.client.assignment(self.location, self.etag, self.shard)
         except httpx.HTTPError as exc:
             log.warning("server unreachable (%s); probing the last known monitors", exc)
             return False
         except AssignmentRefused as exc:
             log.error("assignment refused: %s", exc)
             return False
+        self.metrics.last_poll.set(time.time())
         if fetched is None:
             return True  # unchanged
         items, self.etag = fetched
-        self.buffer.save("assignment", items)
-        self._assign(items)
-        log.info("assigned %d monitors", len(self.scheduler.specs))
+        started = time.perf_counter()
+        await asyncio.to_thread(self.buffer.save, "assignment", items)
+        assigned = await self._assign(items)
+        log.info("assigned %d monitors (read in %.2f s)", assigned, time.perf_counter() - started)
         return True
 
     async def send_pending(self) -> int:
         """Send buffered results in order until none are left or the server fails."""
         sent = 0
-        while batch := self.buffer.oldest(BATCH):
+        while batch := await asyncio.to_thread(self.buffer.oldest, BATCH):
             try:
                 response = await self.client.push([row for _, row in batch])
             except httpx.HTTPError as exc:
-                log.warning("cannot send %d results yet: %s", self.buffer.count(), exc)
+                log.warning("cannot send %d results yet: %s", self.buffer.pending, exc)
                 return sent
             if response.status_code == 202:
-                self.buffer.remove([seq for seq, _ in batch])
+                await asyncio.to_thread(self.buffer.remove, [seq for seq, _ in batch])
+                self.metrics.last_send.set(time.time())
                 sent += len(batch)
             elif response.status_code == 422:
                 # Rows the server will never take (e.g. their monitor was deleted): the
@@ -123,7 +165,7 @@ class Agent:
                     len(bad),
                     response.text[:300],
                 )
-                self.buffer.remove([batch[index][0] for index in bad])
+                await asyncio.to_thread(self.buffer.remove, [batch[index][0] for index in bad])
             else:
                 log.warning("server answered %s; will retry", response.status_code)
                 return sent
@@ -151,6 +193,7 @@ def run_agent(
     poll_every: float,
     shard: tuple[int, int],
     spread: float | None,
+    metrics_listen: tuple[str, int] | None = None,
 ) -> None:
     async def main() -> None:
         buffer = DiskBuffer(buffer_path)
@@ -165,6 +208,17 @@ def run_agent(
             shard=shard,
             spread=spread,
         )
+        stop_metrics = None
+        if metrics_listen is not None:
+            try:
+                stop_metrics = agent.metrics.serve(*metrics_listen)
+            except OSError as exc:
+                await probes.aclose()
+                buffer.close()
+                raise AgentSetupError(
+                    f"--metrics-listen {metrics_listen[0]}:{metrics_listen[1]}: {exc.strerror}"
+                ) from None
+            log.info("metrics on http://%s:%d/metrics", *metrics_listen)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, agent.stop.set)
@@ -172,12 +226,14 @@ def run_agent(
             "agent for location %r, buffer %s (%d results waiting)",
             location,
             buffer_path,
-            buffer.count(),
+            buffer.pending,
         )
         try:
             await agent.run()
         finally:
             await probes.aclose()
             buffer.close()
+            if stop_metrics is not None:
+                stop_metrics()
 
     asyncio.run(main())

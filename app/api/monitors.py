@@ -28,6 +28,7 @@ from app.api.deps import (
 from app.api.errors import AUTHENTICATED, error_responses, invalid
 from app.api.views import monitor_read, monitors_with_state
 from app.models import CheckResult, Monitor, Service
+from app.monitoring.assignments import edit_stamp
 from app.monitoring.current import StateName, state_now
 from app.monitoring.folding import refold_monitor
 from app.monitoring.state_changes import MONITOR, forget, recompute_history
@@ -67,7 +68,7 @@ def _apply(monitor: Monitor, body: MonitorCreate) -> None:
     for name, value in body.model_dump(exclude=set(ALL_OPTIONS)).items():
         setattr(monitor, name, value)
     monitor.options = body.options()
-    monitor.updated_at = utc_now()
+    monitor.updated_at = edit_stamp()  # the agents' assignment version sums these
 
 
 async def _notify(request: Request, monitor_id: int) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +11,10 @@ import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import String, cast, select
 
 from app.api.deps import Agent, AgentPagingDep, MonitorsDep, RuntimeDep, SessionDep
 from app.api.errors import AUTHENTICATED, error_entry, error_responses, invalid, located
-from app.api.views import monitor_read
-from app.models import Monitor
+from app.monitoring.assignments import build_assignment, etag_for, page_body
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import MAX_ERRORS, BatchError, BatchRefused, bad_rows, ingest
 from app.schemas.common import LOCATION_RE, Page
@@ -212,6 +209,24 @@ async def push_results(
     return Accepted(accepted=accepted)
 
 
+# K/N, N at most 10,000 (the agent's --shard).
+SHARD_RE = re.compile(r"(\d{1,5})/(\d{1,5})")
+MAX_SHARDS = 10_000
+
+
+def shard_param(text: str) -> tuple[int, int]:
+    """``K/N`` as (K, N), or a 422 naming ``["query", "shard"]``."""
+    match = SHARD_RE.fullmatch(text)
+    index, count = (int(match[1]), int(match[2])) if match else (-1, 0)
+    if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
+        raise invalid(
+            ("query", "shard"),
+            f"expected K/N with 0 <= K < N <= {MAX_SHARDS:,}, e.g. 0/2",
+            text,
+        )
+    return index, count
+
+
 @router.get(
     "/agent/monitors",
     response_model=Page[MonitorRead],
@@ -219,41 +234,41 @@ async def push_results(
 )
 async def agent_monitors(
     request: Request,
-    response: Response,
     session: SessionDep,
     who: Agent,
     page: AgentPagingDep,
+    runtime: RuntimeDep,
     location: str = Query(pattern=LOCATION_RE),
+    shard: str = Query(
+        "0/1",
+        max_length=11,
+        description="K/N: only the monitors with id % N == K (what `uptally agent --shard` "
+        "probes); 0/1 is all of them",
+    ),
 ) -> Any:
-    """The enabled monitors that list ``location``, with everything a probe needs, by
-    id. The ``ETag`` is the version of the location's whole list, the same on every
-    page: send it as ``If-None-Match`` to get a 304 when nothing changed (a 304 for the
-    first page means no page changed; a page with another ETag means the list changed
-    while it was being read). An agent key reads the locations it is bound to only
-    (another is a 403 naming them)."""
+    """The enabled monitors that list ``location`` (of ``shard``, if given), with
+    everything a probe needs, by id. The ``ETag`` is the version of the whole list, the
+    same on every page: send it as ``If-None-Match`` to get a 304 when nothing changed
+    (a 304 for the first page means no page changed; a page with another ETag means the
+    list changed while it was being read). A 304 costs one query at most (the catalog
+    version, read at most once a second); the list itself is built once per catalog
+    version and cached (app.monitoring.assignments). An agent key
+    reads the locations it is bound to only (another is a 403 naming them)."""
     if not who.may_probe(location):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"{who.bound_to()}; it may not read {location!r}'s monitors"
         )
-
-    # The JSON text of `locations` holds '"NAME"' for every monitor of the location
-    # (names cannot contain quotes), so the database drops the others; the exact test
-    # below stays the rule.
-    monitors = await session.scalars(
-        select(Monitor)
-        .where(
-            Monitor.enabled.is_(True),
-            cast(Monitor.locations, String).like(f'%"{location}"%'),
-        )
-        .order_by(Monitor.id)
-    )
-    items = [
-        monitor_read(m, request).model_dump(mode="json")
-        for m in monitors
-        if location in m.locations
-    ]
-    etag = '"' + hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:32] + '"'
+    part = shard_param(shard)
+    base = runtime.settings.public_url or str(request.base_url)
+    version = await runtime.assignments.version(session)
+    etag = etag_for(version, location, part, base)
     if request.headers.get("if-none-match") == etag:
         raise HTTPException(status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    return page.envelope(items[page.offset : page.offset + page.limit], len(items))
+    built = await runtime.assignments.get(
+        location, base, version, lambda: build_assignment(session, location, base)
+    )
+    items = built.view(part)
+    body = page_body(
+        items[page.offset : page.offset + page.limit], len(items), page.limit, page.offset
+    )
+    return Response(body, media_type="application/json", headers={"ETag": etag})

@@ -47,6 +47,7 @@ from app.models import (
     SlaPolicy,
     SupportCalendar,
 )
+from app.monitoring.assignments import edit_stamp
 from app.monitoring.folding import refold_monitor
 from app.monitoring.state_changes import MONITOR as MONITOR_SUBJECT
 from app.monitoring.state_changes import SERVICE as SERVICE_SUBJECT
@@ -232,7 +233,7 @@ class _Run:
             setattr(monitor, name, value)
         monitor.service_id = service_id
         monitor.options = model.options()
-        monitor.updated_at = self.now
+        monitor.updated_at = edit_stamp()  # the agents' assignment version sums these
         return monitor
 
     async def window(self, change: Change, model: MaintenanceWindowCreate) -> MaintenanceWindow:

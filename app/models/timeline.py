@@ -87,15 +87,18 @@ class DirtyMarks(Base):
     """An append-only log of what needs folding: one row per ingested batch, listing
     each (monitor, location) it touched with its earliest result.
 
-    One small row per batch keeps ingestion at the cost of the results' own upsert. The
-    folder consumes rows by id, so marks appended meanwhile are never lost; folding is
-    idempotent, so a mark folded twice does no harm.
+    One small row per batch and shard keeps ingestion at the cost of the results' own
+    insert. The folder consumes rows by id, so marks appended meanwhile are never lost;
+    folding is idempotent, so a mark folded twice does no harm. A row names monitors of
+    its ``shard`` only (app.monitoring.marks.shard_of; 0: any monitor, rows logged
+    before shards existed), so a folder that holds a shard's lock owns its rows' pairs.
     """
 
     __tablename__ = "dirty_marks"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (Index("ix_dirty_marks_shard_id", "shard", "id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, server_default="0")
     # app.monitoring.marks.encode: [[location, from, [id | [first, last], ...]], ...]
     marks: Mapped[list[list[Any]]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)

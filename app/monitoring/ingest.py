@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import CheckResult, DirtyMarks, Monitor
 from app.monitoring.checks import ResultIn
-from app.monitoring.marks import encode
+from app.monitoring.marks import by_shard, encode
 from app.sla.timeline import Observation, dedupe
 from probes.result import clean_message
 
@@ -234,11 +234,15 @@ async def _insert_results(session: AsyncSession, values: list[dict[str, Any]]) -
 
 
 async def mark_dirty(session: AsyncSession, earliest: dict[tuple[int, str], int], now: int) -> None:
-    """Log (monitor, location) pairs for folding from the given instants on."""
+    """Log (monitor, location) pairs for folding from the given instants on: one row
+    per shard touched (app.monitoring.marks), in one statement."""
     if earliest:
-        marks = encode(earliest)
         log_table = cast(Table, DirtyMarks.__table__)
-        await session.execute(insert(log_table), [{"marks": marks, "created_at": now}])
+        rows = [
+            {"shard": shard, "marks": encode(pairs), "created_at": now}
+            for shard, pairs in sorted(by_shard(earliest).items())
+        ]
+        await session.execute(insert(log_table), rows)
 
 
 def _unique_rows(

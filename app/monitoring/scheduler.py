@@ -5,7 +5,11 @@ from its database and buffers results into it (app.monitoring.server), a remote 
 feeds it from the API and keeps results on disk (app.agent). No database here.
 
 Jobs start spread over their interval (so 1,000 monitors at 60 s do not all fire at
-once), never overlap themselves (``max_instances=1``; a run that would is skipped and
+once) and are added soonest-first in slices between which the loop runs: adding
+100,000 APScheduler jobs takes tens of seconds of CPU, and added in one go it blocked
+the loop, so every first run due meanwhile fired at once when it ended (the first
+checks of a large deployment bunched into its first half-minute). Jobs never overlap
+themselves (``max_instances=1``; a run that would is skipped and
 counted as shed, evenly across monitors), and run under a global concurrency bound
 with a per-check timeout. APScheduler's default ``misfire_grace_time`` of 1 s silently
 drops runs under load; here a run may start up to a whole interval late. Every instant
@@ -29,12 +33,19 @@ from apscheduler.events import (
     JobSubmissionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.monitoring.checks import MonitorSpec, ResultIn, cert_expiry, known_timings
 from probes.registry import ProbeContext, run_probe
 
+# Histogram buckets of how late runs start (the server's and the agents' metrics).
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
 WATCHDOG_EVERY = 60  # a job with no probe (a heartbeat) looks at least this often
+# Jobs added per turn of the event loop when many are added at once: ~0.1-0.3 s of
+# APScheduler's bookkeeping, so due checks keep starting while a large set is added.
+ADD_SLICE = 500
 
 # Knuth's multiplicative constant: 2^32 divided by the golden ratio.
 _GOLDEN = 2_654_435_769
@@ -92,6 +103,11 @@ class CheckScheduler:
         self.specs: dict[int, MonitorSpec] = {}
         self.stats = {"checks": 0, "shed": 0}
         self._due: dict[int, float] = {}
+        # Specs waiting to be added by _add_pending, with the instant their first run
+        # is counted from (when apply was called).
+        self._pending: dict[int, tuple[MonitorSpec, float]] = {}
+        self._adding: asyncio.Task[None] | None = None
+        self._version = 0  # counts changes to _pending, so a slower adder re-sorts
         self.in_flight = 0
         self._idle = asyncio.Event()
 
@@ -99,24 +115,93 @@ class CheckScheduler:
         self.scheduler.start()
 
     def shutdown(self) -> None:
+        if self._adding is not None:
+            self._adding.cancel()
+            self._adding = None
+        self._pending.clear()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def apply(self, wanted: dict[int, MonitorSpec]) -> None:
-        """Make the jobs match ``wanted``: add, replace and remove as needed."""
-        for monitor_id in set(self.specs) - set(wanted):
+        """Make the jobs match ``wanted``: remove at once, add and replace soonest
+        first, in slices of ADD_SLICE between which the event loop runs (all at once
+        when there are few, or no loop or scheduler running). Every first run is
+        placed from now, however long the adding takes."""
+        for monitor_id in (set(self.specs) | set(self._pending)) - set(wanted):
             self.remove(monitor_id)
+        now = self.clock()
         for spec in wanted.values():
-            if self.specs.get(spec.id) != spec:
-                self.schedule(spec)
+            waiting = self._pending.get(spec.id)
+            if (waiting[0] if waiting else self.specs.get(spec.id)) != spec:
+                self._pending[spec.id] = (spec, now)
+                self._version += 1
+        if not self._pending:
+            return
+        try:
+            loop_running = asyncio.get_running_loop().is_running()
+        except RuntimeError:
+            loop_running = False
+        if len(self._pending) <= ADD_SLICE or not loop_running or not self.scheduler.running:
+            self._add(sorted(self._pending.items(), key=self._first_run))
+        elif self._adding is None or self._adding.done():
+            self._adding = asyncio.create_task(self._add_pending(), name="add-jobs")
 
-    def schedule(self, spec: MonitorSpec) -> None:
-        self.specs[spec.id] = spec
-        interval = spec.interval_seconds
+    @property
+    def adding(self) -> int:
+        """How many jobs are still waiting to be added."""
+        return len(self._pending)
+
+    async def added(self) -> None:
+        """Wait until the jobs ``apply`` asked for are all added."""
+        if self._adding is not None:
+            await self._adding
+
+    async def _add_pending(self) -> None:
+        while self._pending:
+            version = self._version
+            order = sorted(self._pending.items(), key=self._first_run)
+            for start in range(0, len(order), ADD_SLICE):
+                self._add(order[start : start + ADD_SLICE])
+                await asyncio.sleep(0)
+                if self._version != version:  # apply or remove changed what waits
+                    break
+
+    def _add(self, entries: list[tuple[int, tuple[MonitorSpec, float]]]) -> None:
+        """Add jobs for ``entries`` of ``_pending`` still waiting. APScheduler is paused
+        meanwhile: each job added to a running scheduler queues a wake-up of its own
+        (50,000 of them for 50,000 jobs); paused, one wake-up follows the slice."""
+        pause = self.scheduler.state == STATE_RUNNING
+        if pause:
+            self.scheduler.pause()
+        try:
+            for monitor_id, entry in entries:
+                if self._pending.get(monitor_id) is entry:
+                    self.schedule(*entry)
+        finally:
+            if pause:
+                self.scheduler.resume()
+
+    def _first_run(self, item: tuple[int, tuple[MonitorSpec, float]]) -> float:
+        spec, since = item[1]
+        return since + first_run_delay(spec.id, self._interval(spec), self.spread)
+
+    @staticmethod
+    def _interval(spec: MonitorSpec) -> int:
         if spec.kind == "heartbeat":
-            interval = min(interval, WATCHDOG_EVERY)
+            return min(spec.interval_seconds, WATCHDOG_EVERY)
+        return spec.interval_seconds
+
+    def schedule(self, spec: MonitorSpec, since: float | None = None) -> None:
+        """(Re)schedule ``spec``'s job, its first run placed in the interval that starts
+        at ``since`` (default: now), and never in the past."""
+        self._pending.pop(spec.id, None)
+        self.specs[spec.id] = spec
+        interval = self._interval(spec)
+        now = self.clock()
         # Spread first runs, so monitors created together do not fire in step.
-        first = self.clock() + first_run_delay(spec.id, interval, self.spread)
+        first = max(
+            now, (now if since is None else since) + first_run_delay(spec.id, interval, self.spread)
+        )
         self.scheduler.add_job(
             self.run_job,
             IntervalTrigger(seconds=interval, start_date=datetime.fromtimestamp(first, UTC)),
@@ -129,6 +214,8 @@ class CheckScheduler:
         )
 
     def remove(self, monitor_id: int) -> None:
+        if self._pending.pop(monitor_id, None) is not None:
+            self._version += 1
         self.specs.pop(monitor_id, None)
         if self.scheduler.get_job(job_id(monitor_id)):
             self.scheduler.remove_job(job_id(monitor_id))

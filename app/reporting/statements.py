@@ -15,7 +15,6 @@ format.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -235,27 +234,13 @@ async def month_figures_for(
 ) -> list[ServiceMonth]:
     """The month's figures of each service, starting where its previous month's
     statement ended: a time-zone change after a close neither overlaps the closed
-    month (downtime paid twice) nor leaves a gap.
-
-    In chunks of ``FIGURES_CHUNK`` services, giving the event loop a turn between
-    them: once loaded, figures are pure CPU, and 100,000 services at once (credits,
-    the figures cache, a close) would hold every other request of the process for
-    seconds."""
-    figures: list[ServiceMonth] = []
-    for start in range(0, len(services), FIGURES_CHUNK):
-        if start:
-            await asyncio.sleep(0)
-        chunk = services[start : start + FIGURES_CHUNK]
-        previous = await statements_for(session, month.previous(), [s.id for s in chunk])
-        starts = {
-            service_id: read_statement(statement.content).period[1]
-            for service_id, statement in previous.items()
-        }
-        figures += await compute_months(session, chunk, month, now, starts)
-    return figures
-
-
-FIGURES_CHUNK = 200
+    month (downtime paid twice) nor leaves a gap."""
+    previous = await statements_for(session, month.previous(), [s.id for s in services])
+    starts = {
+        service_id: read_statement(statement.content).period[1]
+        for service_id, statement in previous.items()
+    }
+    return await compute_months(session, services, month, now, starts)
 
 
 class MonthNotOver(ValueError):

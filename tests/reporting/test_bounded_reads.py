@@ -16,6 +16,7 @@ from app.main import create_app
 from app.models import DirtyMarks
 from app.monitoring.checks import ResultIn
 from app.monitoring.ingest import store_results
+from app.monitoring.marks import shard_of
 from tests.conftest import Api, asgi_api
 from tests.helpers import make_key, make_service
 from tests.test_api_sla import hourly, june_with_44_minutes_down, push
@@ -105,8 +106,8 @@ async def test_folding_everything_takes_only_the_log_present_when_it_starts(
 async def test_a_read_does_not_wait_for_another_folder_of_its_monitor(
     api: Api, app: Any, catalog: Any, db_url: str
 ) -> None:
-    """On PostgreSQL, folders of several processes take a monitor's advisory lock: a
-    read waits for it at most its patience, then answers and says so."""
+    """On PostgreSQL, folders of several processes take a shard's advisory lock: a
+    read waits for its monitor's shard at most its patience, then answers and says so."""
     if not db_url.startswith("postgresql"):
         pytest.skip("advisory locks are PostgreSQL's; SQLite folds in short transactions")
     from sqlalchemy import text
@@ -117,8 +118,8 @@ async def test_a_read_does_not_wait_for_another_folder_of_its_monitor(
     other = make_engine(db_url)
     try:
         async with other.connect() as conn, conn.begin():
-            key = {"key": catalog["monitor"]["id"]}
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+            key = {"kind": folding.SHARD_LOCK, "shard": shard_of(catalog["monitor"]["id"])}
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:kind, :shard)"), key)
             busy = await api.call(
                 "GET", f"/api/v1/services/{catalog['service']['id']}/sla?month=2025-06", expect=200
             )
