@@ -9,7 +9,7 @@ PORT   ?= 8000
 UPTALLY_ADMIN_TOKEN ?= dev-admin-token
 export UPTALLY_ADMIN_TOKEN
 
-.PHONY: run test test-faults lint typecheck pytest bench bench-fold bench-probes clean help
+.PHONY: run test test-faults lint typecheck pytest bench bench-fold bench-probes bench-http bench-allin bench-scale bench-scale-quick bench-assignments clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,6 +59,21 @@ bench-fold: $(VENV)/.installed-test  ## folding and state-change benchmark; resu
 
 bench-probes: $(VENV)/.installed-test  ## probe throughput benchmark (about 4 minutes)
 	$(BIN)/python -m bench.probes
+
+bench-http: $(VENV)/.installed-test  ## CPU per HTTP check for each candidate HTTP engine (about 12 minutes)
+	$(BIN)/python -m bench.http_engines
+
+bench-allin: $(VENV)/.installed-test  ## CPU per check: uptally serve vs blackbox_exporter vs aiohttp (apt: prometheus-blackbox-exporter)
+	$(BIN)/python -m bench.scale allin --rate 500 --seconds 60
+
+bench-scale: $(VENV)/.installed-test  ## the 100,000-monitor scale run (10 minutes of load, plus creating the monitors)
+	$(BIN)/python -m bench.scale run --monitors 100000 --interval 60 --minutes 10 --create-sample 1000
+
+bench-scale-quick: $(VENV)/.installed-test  ## the scale run small: 5,000 monitors for 2 minutes
+	$(BIN)/python -m bench.scale run --quick
+
+bench-assignments: $(VENV)/.installed-test  ## agents' assignments at 50,000 and 100,000 monitors
+	$(BIN)/python -m bench.assignments
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
