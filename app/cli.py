@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -12,11 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from app.check_cli import cmd_check, guess_kind
 from app.config import BadSetting, Settings, load_settings, unknown_variables
 
 log = logging.getLogger("uptally")
+
+__all__ = ["build_parser", "cmd_check", "guess_kind", "main", "on_database"]
 
 # Commands that use the database, and of those the ones that need it to exist already
 # (checked first: no empty SQLite file is left behind, one line says what to do).
@@ -175,81 +175,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
         print(f"uptally: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from app.schemas.monitors import ALL_OPTIONS, KIND_OPTIONS, CheckOptions
-    from probes.guard import AddressPolicy
-    from probes.registry import ProbeContext, run_probe
-
-    settings = _settings()
-    kind = args.kind or guess_kind(args.target)
-    options: dict[str, object] = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"uptally: --option {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
-        if key in CheckOptions.model_fields and key not in ALL_OPTIONS:
-            print(f"uptally: --option {key}: not an option (use the argument)", file=sys.stderr)
-            return 2
-        if key not in ALL_OPTIONS:  # (one of another kind: the monitor rules say so below)
-            known = ", ".join(sorted(KIND_OPTIONS[kind])) or "none"
-            print(
-                f"uptally: --option {key}: not an option of {kind} checks (they take: {known})",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    try:  # a monitor's rules for its target and options: clear errors, not a crash
-        check = CheckOptions(kind=kind, target=args.target, timeout_seconds=args.timeout, **options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            "".join(f"{part}: " for part in e["loc"]) + e["msg"] for e in exc.errors()
-        )
-        print(f"uptally: {problems}", file=sys.stderr)
-        return 2
-    policy = AddressPolicy.from_settings(
-        settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
-    )
-
-    async def run() -> Any:
-        probes = ProbeContext(policy=policy)
-        try:
-            return await run_probe(kind, check.target, check.options(), args.timeout, probes)
-        finally:
-            await probes.aclose()
-
-    result = asyncio.run(run())
-    verdict = "UP" if result.ok else "DOWN"
-    if result.ok and result.warning:
-        verdict = "UP (warning)"
-    parts = [verdict, kind, check.target]
-    if result.status_code:
-        parts.append(str(result.status_code))
-    if result.latency_ms is not None:
-        parts.append(f"{result.latency_ms} ms")
-    print("  ".join(parts))
-    if result.timings:
-        print("  " + " · ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings.items()))
-    for key, value in result.details.items():
-        print(f"  {key}: {value}")
-    if result.error:
-        print(f"  error: {result.error}")
-    if result.warning:
-        print(f"  warning: {result.warning}")
-    return 0 if result.ok else 1
-
-
-def guess_kind(target: str) -> str:
-    if target.startswith(("http://", "https://")):
-        return "http"
-    if (":" in target.strip("[]") and not target.count(":") > 1) or target.startswith("["):
-        return "tcp"
-    return "icmp"
 
 
 def _safe_url(url: str) -> str:
