@@ -67,7 +67,8 @@ def merge_marks(rows: Iterable[list[list[Any]]]) -> dict[Pair, int]:
 @dataclass(frozen=True, slots=True)
 class Folded:
     """What a fold pass did: the (monitor, location) pairs folded and the services
-    whose stored state changed (their figures and state changes are recomputed)."""
+    whose history of state changes changed (``record_changes``): their current
+    figures are recomputed at once, the others' at the next full refresh."""
 
     pairs: int
     services: frozenset[int]

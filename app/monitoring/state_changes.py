@@ -16,15 +16,26 @@ Consumers claim and complete the rows through ``app.monitoring.dispatch``.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, delete, select, text
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.models import Monitor, StateChange
 from app.reporting.load import load_segments, per_id
@@ -51,8 +62,11 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
 async def record_changes(session: AsyncSession, changed: Mapping[int, int]) -> set[int]:
     """Reconcile the state changes of these monitors (``monitor id -> earliest instant
     whose segments may have changed``) and of their services, in the caller's
-    transaction. Returns the ids of the services touched."""
+    transaction. Returns the ids of the services whose history of changes changed
+    (``Writes.changed``): what their figures are computed from changed too, beyond the
+    slow growth of the current month that a periodic full refresh follows."""
     services: dict[int, int] = {}
+    service_of: dict[int, int] = {}
     for chunk in _chunks(list(changed)):
         rows = await session.execute(
             select(Monitor.id, Monitor.service_id).where(Monitor.id.in_(chunk))
@@ -60,8 +74,13 @@ async def record_changes(session: AsyncSession, changed: Mapping[int, int]) -> s
         for monitor_id, service_id in rows:
             since = changed[monitor_id]
             services[service_id] = min(since, services.get(service_id, since))
-    await recompute(session, {m: changed[m] for m in changed}, services)
-    return set(services)
+            service_of[monitor_id] = service_id
+    writes = await recompute(session, {m: changed[m] for m in changed}, services)
+    return {
+        subject_id if subject == SERVICE else service_of[subject_id]
+        for subject, subject_id in writes.changed
+        if subject == SERVICE or subject_id in service_of
+    }
 
 
 async def recompute_history(session: AsyncSession, service_id: int, monitor_id: int | None) -> None:
@@ -72,11 +91,12 @@ async def recompute_history(session: AsyncSession, service_id: int, monitor_id: 
 
 async def recompute(
     session: AsyncSession, monitors: Mapping[int, int], services: Mapping[int, int]
-) -> None:
+) -> Writes:
     """Recompute the given monitors' and services' states from their instants on and
     reconcile their stored changes: a few queries for any number of them."""
+    writes = Writes(int(time.time()))
     if not services:
-        return
+        return writes
     await _lock(session, list(services))
     family: dict[int, list[tuple[int, str, int]]] = defaultdict(list)  # service -> monitors
     for chunk in _chunks(list(services)):
@@ -106,9 +126,7 @@ async def recompute(
                 (change, monitor_reason(change, locations, quorums[monitor_id]))
                 for change in state_transitions(states, window)
             ]
-            await _reconcile(
-                session, MONITOR, monitor_id, since, stored[MONITOR, monitor_id], wanted
-            )
+            writes.reconcile(MONITOR, monitor_id, since, stored[MONITOR, monitor_id], wanted)
 
         for service_id in group:
             since, members = services[service_id], family[service_id]
@@ -122,10 +140,9 @@ async def recompute(
                 (change, service_reason(change, per_monitor))
                 for change in state_transitions(states, window)
             ]
-            await _reconcile(
-                session, SERVICE, service_id, since, stored[SERVICE, service_id], wanted
-            )
-    await session.flush()
+            writes.reconcile(SERVICE, service_id, since, stored[SERVICE, service_id], wanted)
+    await writes.apply(session)
+    return writes
 
 
 GROUP_REACH = 86_400  # seconds: instants within this of a group's earliest share it
@@ -157,40 +174,61 @@ async def _lock(session: AsyncSession, service_ids: list[int]) -> None:
     )
 
 
+class Row(NamedTuple):
+    """A stored change as reconciling needs it: plain tuples, not ORM objects (a fold
+    touches two rows per result, and ORM loading and flushing cost more than the
+    rest of the reconciling together)."""
+
+    id: int
+    subject_id: int
+    at: int
+    old: str
+    new: str
+    reason: str
+    processed: bool
+
+
+_table = cast(Table, StateChange.__table__)
+
+
+def _row_of(source: FromClause) -> tuple[ColumnElement[Any], ...]:
+    """The columns of a ``Row``, from the table or a subquery of it."""
+    c = source.c
+    return (c.id, c.subject_id, c.at, c.old, c.new, c.reason, c.processed_at.is_not(None))
+
+
 async def _stored(
     session: AsyncSession, monitor_ids: list[int], service_ids: list[int], since: int
-) -> dict[tuple[str, int], list[StateChange]]:
+) -> dict[tuple[str, int], list[Row]]:
     """The stored changes of these subjects from ``since`` on, in order."""
-    found: dict[tuple[str, int], list[StateChange]] = defaultdict(list)
+    found: dict[tuple[str, int], list[Row]] = defaultdict(list)
     postgresql = session.get_bind().dialect.name == "postgresql"
     for subject, ids in ((MONITOR, monitor_ids), (SERVICE, service_ids)):
         for chunk in _chunks(ids):
+            query: Select[Any]
             if postgresql:  # an index probe per subject (app.reporting.load.per_id)
-                rows_of = partial(_changes_since, subject, since)
-                held = aliased(StateChange, per_id(chunk, rows_of).subquery())
-                query = select(held).order_by(held.at, held.id)
+                held = per_id(chunk, partial(_changes_since, subject, since)).subquery()
+                query = select(*_row_of(held)).order_by(held.c.at, held.c.id)
             else:
                 query = (
-                    select(StateChange)
+                    select(*_row_of(_table))
                     .where(
-                        StateChange.subject == subject,
-                        StateChange.subject_id.in_(chunk),
-                        StateChange.at >= since,
+                        _table.c.subject == subject,
+                        _table.c.subject_id.in_(chunk),
+                        _table.c.at >= since,
                     )
-                    .order_by(StateChange.at, StateChange.id)
+                    .order_by(_table.c.at, _table.c.id)
                 )
-            for row in await session.scalars(query):
-                found[subject, row.subject_id].append(row)
+            for row in await session.execute(query):
+                found[subject, row[1]].append(Row(*row))
     return found
 
 
 def _changes_since(subject: str, since: int, subject_id: ColumnElement[int]) -> Select[Any]:
     """One subject's changes from ``since`` on: equality on both leading columns of
     ix_state_changes_subject_at, so each subject is one short range of it."""
-    return select(StateChange).where(
-        StateChange.subject == subject,
-        StateChange.subject_id == subject_id,
-        StateChange.at >= since,
+    return select(_table).where(
+        _table.c.subject == subject, _table.c.subject_id == subject_id, _table.c.at >= since
     )
 
 
@@ -248,41 +286,75 @@ def match_changes(
     return matched
 
 
-async def _reconcile(
-    session: AsyncSession,
-    subject: str,
-    subject_id: int,
-    since: int,
-    stored: Sequence[StateChange],
-    wanted: Sequence[tuple[Transition, str]],
-) -> None:
-    """Make the stored changes at or after ``since`` equal ``wanted``, keeping the rows
-    (and their processed marks) of changes that continue (``match_changes``)."""
-    rows = [row for row in stored if row.at >= since]
-    matched = match_changes(
-        [Stored(r.at, r.old, r.new, r.processed_at is not None) for r in rows],
-        [(change.at, change.old.value, change.new.value) for change, _ in wanted],
-    )
-    kept = set(matched.values())
-    for index, row in enumerate(rows):
-        if index not in kept:
-            await session.delete(row)
-    for j, (change, reason) in enumerate(wanted):
-        if j in matched:
-            row = rows[matched[j]]
-            if (row.at, row.reason) != (change.at, reason):
-                row.at, row.reason = change.at, reason
-            continue
-        session.add(
-            StateChange(
-                subject=subject,
-                subject_id=subject_id,
-                at=change.at,
-                old=change.old.value,
-                new=change.new.value,
-                reason=reason,
-            )
+class Writes:
+    """What reconciling changes in the stored rows, written in a few statements at the
+    end (a delete, an executemany update, an insert) whatever the number of rows.
+
+    ``changed`` names the subjects whose history changed: a change added or removed,
+    or moved to or from an instant at or before ``now``. A fresh result usually only
+    moves the subject's change into NO DATA further into the future (the instant its
+    data would go stale), which changes nothing that has happened."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self.deleted: list[int] = []
+        self.moved: list[dict[str, Any]] = []
+        self.added: list[dict[str, Any]] = []
+        self.changed: set[tuple[str, int]] = set()
+
+    def reconcile(
+        self,
+        subject: str,
+        subject_id: int,
+        since: int,
+        stored: Sequence[Row],
+        wanted: Sequence[tuple[Transition, str]],
+    ) -> None:
+        """Make the stored changes at or after ``since`` equal ``wanted``, keeping the
+        rows (and their processed marks) of changes that continue (``match_changes``)."""
+        rows = [row for row in stored if row.at >= since]
+        matched = match_changes(
+            [Stored(r.at, r.old, r.new, r.processed) for r in rows],
+            [(change.at, change.old.value, change.new.value) for change, _ in wanted],
         )
+        kept = set(matched.values())
+        gone = [row.id for index, row in enumerate(rows) if index not in kept]
+        if gone or len(matched) < len(wanted):
+            self.changed.add((subject, subject_id))
+        self.deleted.extend(gone)
+        for j, (change, reason) in enumerate(wanted):
+            if j in matched:
+                row = rows[matched[j]]
+                if (row.at, row.reason) != (change.at, reason):
+                    self.moved.append({"row_id": row.id, "row_at": change.at, "row_reason": reason})
+                    if min(row.at, change.at) <= self.now:
+                        self.changed.add((subject, subject_id))
+                continue
+            self.added.append(
+                {
+                    "subject": subject,
+                    "subject_id": subject_id,
+                    "at": change.at,
+                    "old": change.old.value,
+                    "new": change.new.value,
+                    "reason": reason,
+                }
+            )
+
+    async def apply(self, session: AsyncSession) -> None:
+        await session.flush()  # anything the caller left pending goes first
+        for i in range(0, len(self.deleted), CHUNK):
+            ids = self.deleted[i : i + CHUNK]
+            await session.execute(delete(_table).where(_table.c.id.in_(ids)))
+        if self.moved:
+            await session.execute(
+                update(_table)
+                .where(_table.c.id == bindparam("row_id"))
+                .values(at=bindparam("row_at"), reason=bindparam("row_reason")),
+                self.moved,
+            )
+        if self.added:
+            await session.execute(insert(_table), self.added)
 
 
 async def forget(session: AsyncSession, subject: str, subject_id: int) -> None:

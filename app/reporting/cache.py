@@ -2,10 +2,13 @@
 
 Status pages and ``/metrics`` show month-to-date figures for every service and must
 not compute them on each request. The cache recomputes a service when the folder
-reports that its stored state changed (``invalidate``, fed from the dirty log through
-the folder's ``on_folded``), and everything every ``max_age`` seconds: time passes for
-open months (the rest of the month counts as up), and catalog edits (a policy, a fee,
-a time zone, a deleted service) do not go through the dirty log. A month that rolls
+reports that its history of state changes changed (``invalidate``, fed through the
+folder's ``on_folded``: an outage began or ended, data went silent, a late result moved
+one), and everything every ``max_age`` seconds: time passes for open months (the rest
+of the month counts as up, an outage's downtime grows), fresh results that change no
+state are followed then (recomputing a service per check cost as much as the check),
+and catalog edits (a policy, a fee, a time zone, a deleted service) do not go through
+the dirty log. A month that rolls
 over in a customer's time zone is picked up by the next full refresh.
 """
 

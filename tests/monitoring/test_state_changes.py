@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -130,6 +131,32 @@ def result(monitor_id: int, location: str, step: int, ok: bool) -> ResultIn:
 
 
 # ------------------------------------------------------------------ examples
+
+
+async def test_a_result_that_only_moves_the_coming_silence_changes_no_history(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A fold names the services whose history of changes changed (their figures are
+    recomputed at once); a fresh result that only moves the coming silence (the change
+    into NO DATA, still in the future) further out names none: at 100,000 monitors
+    that would be one recompute of a month's figures per check. The change itself is
+    still moved."""
+    ids = await make_catalog(sessions)
+    single, now = ids["single"], int(time.time())
+
+    def fresh(at: int, ok: bool) -> ResultIn:
+        return ResultIn(
+            monitor_id=single, location="a", checked_at=at, ok=ok, interval_seconds=STEP
+        )
+
+    await ingest(sessions, [fresh(now - 60, True)])
+    assert (await fold_pending(sessions)).services == {ids["service"]}  # NO DATA -> UP
+    await ingest(sessions, [fresh(now - 50, True)])
+    assert (await fold_pending(sessions)).services == set()
+    silences = [c for c in await stored_changes(sessions) if c[4] == "no_data"]
+    assert {c[2] for c in silences} == {now - 50 + 2 * STEP}  # moved, not duplicated
+    await ingest(sessions, [fresh(now - 40, False), fresh(now - 30, False)])
+    assert (await fold_pending(sessions)).services == {ids["service"]}  # UP -> DOWN
 
 
 async def test_an_outage_becomes_one_down_and_one_up_change_per_subject(
