@@ -119,16 +119,16 @@ def describe(change: Change, roster: MonitorRoster | None = None) -> tuple[str, 
         "reason": change.reason,
     }
     name = f"{change.subject} {change.subject_id}"
-    entries = roster.entries() if roster is not None else {}
-    if change.subject == "monitor" and change.subject_id in entries:
-        entry = entries[change.subject_id]
+    monitor = change.subject == "monitor"
+    entry = None
+    if roster is not None:
+        entry = roster.get(change.subject_id) if monitor else roster.of_service(change.subject_id)
+    if entry is not None and monitor:
         name += f" {entry.name!r} ({entry.customer}/{entry.service})"
         fields.update(monitor=entry.name, customer=entry.customer, service=entry.service)
-    elif change.subject == "service":
-        some = next((e for e in entries.values() if e.service_id == change.subject_id), None)
-        if some is not None:
-            name += f" {some.customer}/{some.service}"
-            fields.update(customer=some.customer, service=some.service)
+    elif entry is not None:
+        name += f" {entry.customer}/{entry.service}"
+        fields.update(customer=entry.customer, service=entry.service)
     line = f"{name}: {change.old} -> {change.new} at {utc_text(change.at)}: {change.reason}"
     return line, fields
 
