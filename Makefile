@@ -64,7 +64,7 @@ bench-http: $(VENV)/.installed-test  ## CPU per HTTP check for each candidate HT
 	$(BIN)/python -m bench.http_engines
 
 bench-allin: $(VENV)/.installed-test  ## CPU per check: uptally serve vs blackbox_exporter vs aiohttp (apt: prometheus-blackbox-exporter)
-	$(BIN)/python -m bench.scale allin --rate 500 --seconds 60
+	$(BIN)/python -m bench.scale allin --rate 500 1000 --seconds 60
 
 bench-scale: $(VENV)/.installed-test  ## the 100,000-monitor scale run (10 minutes of load, plus creating the monitors)
 	$(BIN)/python -m bench.scale run --monitors 100000 --interval 60 --minutes 10 --create-sample 1000
