@@ -22,6 +22,7 @@ __all__ = ["build_parser", "cmd_check", "guess_kind", "main", "on_database"]
 # (checked first: no empty SQLite file is left behind, one line says what to do).
 DATABASE_COMMANDS = {"db", "keys", "apply", "export", "incidents", "status-link"}
 NEEDS_EXISTING_DATABASE = {"keys", "incidents", "status-link"}
+REQUESTS_GRACE_SECONDS = 3  # how long `serve` lets requests in flight finish on a stop
 
 
 def _settings() -> Settings:
@@ -61,6 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         proxy_headers=True,
         loop=loop_name(settings.uvloop),  # app.loop: uvloop unless UPTALLY_UVLOOP=false
+        # Requests still running then are cancelled: a stop must not wait for a report
+        # over every service (seconds at 100,000), only checks in flight get longer.
+        timeout_graceful_shutdown=REQUESTS_GRACE_SECONDS,
     )
     return 0
 

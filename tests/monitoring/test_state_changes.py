@@ -32,7 +32,7 @@ from app.models import (
     StateChange,
 )
 from app.monitoring.checks import ResultIn
-from app.monitoring.dispatch import claim, complete, dispatch_once
+from app.monitoring.dispatch import claim, complete, dispatch_once, run_dispatcher
 from app.monitoring.folding import fold_pending
 from app.monitoring.ingest import store_results
 from app.monitoring.state_changes import MONITOR, SERVICE, Stored, match_changes
@@ -336,6 +336,28 @@ async def test_the_dispatcher_hands_changes_to_handlers_once(
     assert sorted((c.subject, c.new) for c in seen) == sorted(
         [(MONITOR, "up"), (MONITOR, "no_data"), (SERVICE, "up"), (SERVICE, "no_data")]
     )
+
+
+async def test_the_dispatcher_heeds_a_stop_between_batches(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A first start at 100,000 monitors has 200,000 changes due at once: a stop waits
+    for the batch in hand, not for all of them."""
+    ids = await make_catalog(sessions)
+    pattern = [i % 3 != 0 for i in range(300)]
+    await ingest(sessions, [result(ids["multi"], "a", i, ok) for i, ok in enumerate(pattern)])
+    await ingest(sessions, [result(ids["multi"], "b", i, ok) for i, ok in enumerate(pattern)])
+    await fold_pending(sessions)
+    assert len(await stored_changes(sessions)) > 200  # more than two batches of 100
+    stop = asyncio.Event()
+    batches: list[int] = []
+
+    async def handler(changes: Any) -> None:
+        batches.append(len(changes))
+        stop.set()
+
+    await asyncio.wait_for(run_dispatcher(sessions, [handler], 60, stop, clock=lambda: NOW), 30)
+    assert batches == [100]
 
 
 # ------------------------------------------------------------------ any arrival order
