@@ -3,6 +3,7 @@ and closing a month into immutable statements."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -104,10 +105,15 @@ async def credits(
         {item.service.id: item for item in current},
         now,
     )
-    items = [
-        _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
-        for item in current
-    ]
+    items = []
+    for done, item in enumerate(current):
+        if done and done % ROWS_BETWEEN_YIELDS == 0:
+            # Formatting every amount is pure CPU: 30,000 rows held the process's
+            # other requests for most of a second.
+            await asyncio.sleep(0)
+        items.append(
+            _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
+        )
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
@@ -125,6 +131,7 @@ async def credits(
 
 
 CREDIT_FIELDS = list(CreditItem.model_fields)
+ROWS_BETWEEN_YIELDS = 200  # credit rows formatted between two turns of the event loop
 
 
 def _credit_row(
