@@ -61,6 +61,7 @@ from app.reporting.cache import CurrentMonthFigures
 from app.runtime import Runtime
 from app.status.cache import ClearOnCatalogWrites, StatusCache
 from app.telemetry.exposition import Exposition
+from app.telemetry.looplag import LoopLag
 from app.telemetry.process import ProcessStats
 from app.telemetry.upkeep import run_upkeep
 from probes.guard import AddressPolicy
@@ -116,6 +117,7 @@ def background_tasks(runtime: Runtime) -> list[Background]:
             ),
         ),
         Background("metrics-series", runtime.exposition.run),
+        Background("loop-lag", runtime.loop_lag.run),
         Background("key-usage", partial(runtime.key_usage.run, runtime.sessions)),
         Background(
             "result-retention",
@@ -170,6 +172,7 @@ def build_runtime(settings: Settings) -> Runtime:
         stats=ProcessStats(registry),
         exposition=Exposition(registry, roster, latest, figures),
         notifier=notifier,
+        loop_lag=LoopLag(registry),
     )
     registry.register(AppCollector(runtime))
     return runtime

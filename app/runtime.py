@@ -27,6 +27,7 @@ from app.notifications.notifier import Notifier
 from app.reporting.cache import CurrentMonthFigures
 from app.status.cache import StatusCache
 from app.telemetry.exposition import Exposition
+from app.telemetry.looplag import LoopLag
 from app.telemetry.process import ProcessStats
 
 
@@ -58,6 +59,7 @@ class Runtime:
     stats: ProcessStats
     exposition: Exposition
     notifier: Notifier
+    loop_lag: LoopLag  # how late the event loop runs what is due
     scheduler: ServerScheduler | None = None
     # What "now" is for status pages and badges (tests set a fixed instant).
     clock: Callable[[], float] = time.time

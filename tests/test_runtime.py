@@ -20,6 +20,7 @@ ALWAYS = [
     "current-figures",
     "metrics-upkeep",
     "metrics-series",
+    "loop-lag",
     "key-usage",
     "result-retention",
     "notifier",
