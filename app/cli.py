@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app import gc_tuning
 from app.check_cli import cmd_check, guess_kind
 from app.config import BadSetting, Settings, load_settings, unknown_variables
 
@@ -53,8 +54,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "UPTALLY_ADMIN_TOKEN is not set: create a key with "
             "'uptally keys create --scope admin' to use the API"
         )
+    app = create_app(settings)
+    gc_tuning.tune()
+    gc_tuning.freeze_startup()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
@@ -163,6 +167,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         settings.allow_private_targets or args.allow_private, settings.allowed_target_cidrs
     )
     install_loop(settings.uvloop)  # app.loop: uvloop unless UPTALLY_UVLOOP=false
+    gc_tuning.tune()
+    gc_tuning.freeze_startup()
     try:
         run_agent(
             args.server,
