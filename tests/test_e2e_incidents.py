@@ -45,7 +45,11 @@ def test_an_outage_opens_an_incident_that_resolves_itself(db_url: str, tmp_path:
         # The target is gone: the next check fails and an incident opens by itself.
         [opened] = wait_for(lambda: incidents(srv.url, service_id), "an incident")
         assert opened["source"] == "monitor" and opened["state"] == "open"
-        [period] = figures(srv.url, service_id)["downtime_periods"]
+        # Figures are as of now, whole seconds: an outage read in the second it began
+        # has no length yet (seen once in CI), so wait for it to have one.
+        [period] = wait_for(
+            lambda: figures(srv.url, service_id)["downtime_periods"], "a downtime period"
+        )
         assert opened["opened_at"] == period["start"]
         ack = httpx.post(
             f"{srv.url}/api/v1/incidents/{opened['id']}/events",
@@ -60,7 +64,11 @@ def test_an_outage_opens_an_incident_that_resolves_itself(db_url: str, tmp_path:
             )
         assert closed["id"] == opened["id"]
         assert closed["acknowledged_at"] is not None
-        [period] = figures(srv.url, service_id)["downtime_periods"]
+        # Figures are as of now, whole seconds: an outage read in the second it began
+        # has no length yet (seen once in CI), so wait for it to have one.
+        [period] = wait_for(
+            lambda: figures(srv.url, service_id)["downtime_periods"], "a downtime period"
+        )
         assert closed["resolved_at"] == closed["restored_at"] == period["end"]
         assert closed["restore_seconds"] == period["seconds"] >= 5
         assert incidents(srv.url, service_id) == [closed]
