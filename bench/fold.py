@@ -209,8 +209,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['measured_seconds']} s of simulated time measured after a warm minute.",
         "",
         "| database | results/s | monitors | CPU ms per result (Python + database) "
-        "| of which state changes | slowest pass | state changes | stop with a minute's backlog |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| of which state changes | folder busy (wall) for {report['measured_seconds']} s "
+        "of results | slowest pass "
+        "| state changes | stop with a minute's backlog |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, entries in report["databases"].items():
         for e in entries:
@@ -219,6 +221,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {kind} | {e['rate']:,} | {e['monitors']:,} | **{e['cpu_ms_per_result']}** "
                 f"({e['python_ms_per_result']} + {e['database_ms_per_result']}) "
                 f"| {e['state_changes_ms_per_result']} "
+                f"| {e['fold_wall_seconds']} s "
                 f"| {e['slowest_pass_ms']:,} ms | {e['state_changes']:,} "
                 f"| {stop['stop_seconds']} s ({stop['log_rows']:,} log rows) |"
             )

@@ -172,6 +172,9 @@ class Scrape:
     lag_buckets: dict[float, float] = field(default_factory=dict)
     fold_backlog: float | None = None
     fold_backlog_age: float | None = None
+    # uptally_event_loop_lag_seconds of every process that exports it: how long the
+    # loop was held (app.telemetry.looplag), summed like the check lag.
+    loop_lag_buckets: dict[float, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Scrape:
@@ -185,6 +188,7 @@ class Scrape:
             "uptally_agent_check_lag_seconds_bucket",
             "uptally_fold_backlog_batches",
             "uptally_fold_backlog_age_seconds",
+            "uptally_event_loop_lag_seconds_bucket",
         )
         for name, labels, value in metric_lines(text, names):
             if name in ("uptally_checks_total", "uptally_agent_checks_total"):
@@ -194,7 +198,8 @@ class Scrape:
             elif name.endswith("_bucket"):
                 bound = labels.split('le="')[1].split('"')[0]
                 key = float("inf") if bound == "+Inf" else float(bound)
-                scrape.lag_buckets[key] = scrape.lag_buckets.get(key, 0.0) + value
+                into = scrape.loop_lag_buckets if "event_loop" in name else scrape.lag_buckets
+                into[key] = into.get(key, 0.0) + value
             elif name == "uptally_fold_backlog_batches":
                 scrape.fold_backlog = value
             else:
@@ -203,9 +208,11 @@ class Scrape:
 
     def __add__(self, other: Scrape) -> Scrape:
         """Counters of several processes summed (a backlog gauge is global: the max)."""
-        buckets = dict(self.lag_buckets)
+        buckets, loop = dict(self.lag_buckets), dict(self.loop_lag_buckets)
         for bound, value in other.lag_buckets.items():
             buckets[bound] = buckets.get(bound, 0.0) + value
+        for bound, value in other.loop_lag_buckets.items():
+            loop[bound] = loop.get(bound, 0.0) + value
         gauges = [g for g in (self.fold_backlog, other.fold_backlog) if g is not None]
         ages = [g for g in (self.fold_backlog_age, other.fold_backlog_age) if g is not None]
         return Scrape(
@@ -214,6 +221,7 @@ class Scrape:
             buckets,
             max(gauges) if gauges else None,
             max(ages) if ages else None,
+            loop,
         )
 
 

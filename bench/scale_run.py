@@ -84,6 +84,8 @@ class Readers:
     def __init__(self, bases: list[str], services: int) -> None:
         self.bases, self.services = bases, services
         self.sla: list[float] = []
+        self.sla_steady: list[float] = []  # every SLA read once the run is steady
+        self.steady = False
         self.credits: list[float] = []
         self.errors: list[str] = []
         self.stop = asyncio.Event()
@@ -132,6 +134,8 @@ class Readers:
         """Latencies since the last take (p50/p99 in ms), then forget them."""
         sla, credits = self.sla, self.credits
         self.sla, self.credits = [], []
+        if self.steady:
+            self.sla_steady += sla
         return {
             "sla_n": len(sla),
             "sla_p50_ms": ms(pct(sla, 0.5)),
@@ -359,6 +363,9 @@ async def load_phase(
             "lag_p99_ms": ms(
                 histogram_quantile(prev_scrape.lag_buckets, figures.lag_buckets, 0.99)
             ),
+            "loop_lag_p99_ms": ms(
+                histogram_quantile(prev_scrape.loop_lag_buckets, figures.loop_lag_buckets, 0.99)
+            ),
             "fold_backlog_marks": marks,
             "fold_backlog_age_s": age,
             "metrics_ms": ms(scrape_times[0]) if scrape_times else None,
@@ -377,6 +384,7 @@ async def load_phase(
         )
         if steady_from is None and t - started >= steady_at:
             steady_from = figures
+            readers.steady = True
         rows_prev, cpu_prev, t_prev, prev_scrape, pg_prev = rows, cpu, t, figures, pg_now
         dead = [p.name for p in d.processes() if not p.alive()]
         if dead:
@@ -398,6 +406,10 @@ async def load_phase(
         "shed_total": sum(s["shed"] for s in samples),
         "fold_backlog_age_max_s": max((s["fold_backlog_age_s"] or 0) for s in steady),
         "fold_backlog_marks_max": max(s["fold_backlog_marks"] for s in steady),
+        # The target's figure: p99 over every read of the steady run. A 10 s window
+        # holds ~50 reads, so its "p99" is its slowest read; the worst window is kept too.
+        "sla_p99_ms": ms(pct(readers.sla_steady, 0.99)),
+        "sla_reads": len(readers.sla_steady),
         "sla_p99_ms_max": max((s["sla_p99_ms"] or 0) for s in steady),
         "credits_max_ms": max((s["credits_max_ms"] or 0) for s in steady),
         "metrics_max_ms": max((s["metrics_ms"] or 0) for s in steady),
@@ -514,7 +526,7 @@ def verdict(report: dict[str, Any]) -> dict[str, bool | None]:
         >= 0.97 * report["rate"],
         "lag p99 < 1 s": None if lag is None else lag < 1000,
         "nothing shed": s["shed_total"] == 0,
-        "SLA p99 < 200 ms": s["sla_p99_ms_max"] < TARGETS["sla_p99_ms"],
+        "SLA p99 < 200 ms": (s.get("sla_p99_ms") or s["sla_p99_ms_max"]) < TARGETS["sla_p99_ms"],
         "/metrics < 500 ms": s["metrics_max_ms"] < TARGETS["metrics_max_ms"],
         "fold backlog never older than 30 s": s["fold_backlog_age_max_s"] <= 30,
     }
@@ -581,7 +593,8 @@ def markdown(report: dict[str, Any]) -> str:
             else f"not within {dr['gave_up_after_seconds']} s ({dr['backlog_left']} left)"
         )
         + f"; servers stopped in {dr.get('servers_stop_seconds')} s |",
-        f"| SLA endpoint p99 (worst 10 s) | {s['sla_p99_ms_max']} ms |",
+        f"| SLA endpoint p99 over the steady run ({s.get('sla_reads')} reads); "
+        f"worst 10 s window | {s.get('sla_p99_ms')} ms; {s['sla_p99_ms_max']} ms |",
         f"| credits, every service (slowest) | {s['credits_max_ms']} ms |",
         f"| /metrics (slowest scrape) | {s['metrics_max_ms']} ms |",
         f"| read errors | {s['read_error_count']} |",
@@ -601,8 +614,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## Every sample",
         "",
         "| t s | stored/s | lag p50 / p99 ms | shed | backlog marks (oldest s) | SLA p50 / p99 ms "
-        "| credits ms | /metrics ms | RSS MB (servers; agents) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| credits ms | /metrics ms | loop held p99 ms | RSS MB (servers; agents) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for x in report["samples"]:
         rss = x["rss_mb"]
@@ -612,6 +625,6 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {x['t']} | {x['stored_per_second']} | {x['lag_p50_ms']} / {x['lag_p99_ms']} | "
             f"{x['shed']} | {x['fold_backlog_marks']} ({x['fold_backlog_age_s']}) | "
             f"{x['sla_p50_ms']} / {x['sla_p99_ms']} | {x['credits_max_ms']} | "
-            f"{x['metrics_ms']} | {servers}; {agents or '-'} |"
+            f"{x['metrics_ms']} | {x.get('loop_lag_p99_ms')} | {servers}; {agents or '-'} |"
         )
     return "\n".join(lines) + "\n"

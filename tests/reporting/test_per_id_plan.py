@@ -1,0 +1,52 @@
+"""PostgreSQL plans per_id's LATERAL join as one index probe per id, even when the
+table's statistics are older than its rows (app.reporting.load.per_id)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.monitoring.state_changes import MONITOR, _changes_since
+from app.reporting.load import per_id
+
+SUBJECTS = 20_000
+
+
+async def test_stale_statistics_do_not_turn_the_probes_into_a_scan(
+    sessions: async_sessionmaker[AsyncSession], db_url: str
+) -> None:
+    """Statistics taken while state_changes was empty (as after a fresh install or a
+    bench's seeding) make every range look tiny: without the fence the planner pulled
+    the subquery up and hash-joined the ids against every subject's rows."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("per_id is PostgreSQL's")
+    async with sessions() as session, session.begin():
+        await session.execute(text("ANALYZE state_changes"))  # empty: stale from now on
+        await session.execute(
+            text(
+                "INSERT INTO state_changes (subject, subject_id, at, old, new, reason) "
+                "SELECT 'monitor', i, 1000 + i, 'up', 'no_data', '' "
+                "FROM generate_series(1, :n) AS i"
+            ),
+            {"n": SUBJECTS},
+        )
+        query = per_id(list(range(1, 501)), partial(_changes_since, MONITOR, 0))
+        compiled = query.compile(dialect=session.get_bind().dialect)
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        connection = await session.connection()
+        plan = "\n".join(
+            row[0]
+            for row in await connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}", params
+            )
+        )
+        found = await connection.exec_driver_sql(str(compiled), params)
+        assert len(found.all()) == 500
+        await session.rollback()
+    assert "Hash Join" not in plan, plan
+    assert "Index Scan using ix_state_changes_subject_at" in plan, plan
+    # One probe per id, each finding its one row, not one scan over every subject's.
+    assert "rows=1 loops=500" in plan, plan
