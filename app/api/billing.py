@@ -3,6 +3,7 @@ and closing a month into immutable statements."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -104,10 +105,13 @@ async def credits(
         {item.service.id: item for item in current},
         now,
     )
-    items = [
-        _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
-        for item in current
-    ]
+    items = []
+    for done, item in enumerate(current):
+        if done and done % ROWS_PER_TURN == 0:
+            await asyncio.sleep(0)  # 30,000 rows in one go held other requests for 0.3 s
+        items.append(
+            _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
+        )
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
@@ -121,7 +125,23 @@ async def credits(
         **envelope(items, len(existing), limit, offset),
         "pending_results": pending,
     }
-    return Response(json.dumps(page), media_type="application/json", headers=headers)
+    return Response(await _json(page), media_type="application/json", headers=headers)
+
+
+ROWS_PER_TURN = 500  # credit rows built or encoded between two turns of the event loop
+
+
+async def _json(page: dict[str, Any]) -> str:
+    """``json.dumps(page)``, its items encoded a slice at a time with turns of the event
+    loop between: one call over 30,000 rows held every other request for ~80 ms."""
+    items = page["items"]
+    slices = []
+    for start in range(0, len(items), ROWS_PER_TURN):
+        if start:
+            await asyncio.sleep(0)
+        slices.append(json.dumps(items[start : start + ROWS_PER_TURN])[1:-1])
+    head = json.dumps({**page, "items": []})
+    return head.replace('"items": []', f'"items": [{",".join(slices)}]', 1)
 
 
 CREDIT_FIELDS = list(CreditItem.model_fields)

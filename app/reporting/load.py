@@ -9,7 +9,7 @@ load thousands of services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Executable,
     Select,
     func,
     literal,
@@ -45,6 +46,23 @@ from app.sla.uptime import Maintenance
 
 # Past this many services, filter in Python rather than send a huge IN list.
 MANY_SERVICES = 500
+# Rows of a big load handled between two turns of the event loop (a few ms of work).
+BATCH_ROWS = 2000
+
+
+async def batches(
+    session: AsyncSession, query: Executable, *, big: bool
+) -> AsyncIterator[Sequence[Any]]:
+    """A query's rows, a batch at a time. A big load (every service's month for credits
+    or the figures cache: 100,000s of rows) streams from a server-side cursor, so the
+    process's other requests run between batches: read whole, 30,000 services' rows
+    held its event loop for 100-200 ms at a time. A small one is one round trip."""
+    if not big:
+        yield (await session.execute(query)).all()
+        return
+    result = await session.stream(query)
+    async for batch in result.partitions(BATCH_ROWS):
+        yield batch
 
 
 POLICY_FIELDS = tuple(Policy.__dataclass_fields__)
@@ -121,6 +139,7 @@ async def load_services(
         query = query.where(Service.id.in_(service_ids))
     if customer_id is not None:
         query = query.where(Service.customer_id == customer_id)
+    big = service_ids is None or len(service_ids) > MANY_SERVICES
     return [
         ServiceInfo(
             id=row[0],
@@ -134,7 +153,8 @@ async def load_services(
             starts_at=to_epoch(row[8]),
             ends_at=to_epoch(row[9]) if row[9] is not None else None,
         )
-        for row in await session.execute(query)
+        async for batch in batches(session, query, big=big)
+        for row in batch
     ]
 
 
@@ -190,15 +210,18 @@ async def load_state(
         segment_query = segment_query.join(Monitor).where(Monitor.service_id.in_(service_ids))
         window_query = window_query.where(MaintenanceWindow.service_id.in_(service_ids))
 
-    for monitor_id, service_id, quorum in await session.execute(monitor_query):
-        state.monitors[service_id].append((monitor_id, quorum))
+    async for batch in batches(session, monitor_query, big=every):
+        for monitor_id, service_id, quorum in batch:
+            state.monitors[service_id].append((monitor_id, quorum))
     # No ORDER BY: the quorum sweep and interval algebra do not need sorted input.
-    for monitor_id, location, start, end, failing in await session.execute(segment_query):
-        state.segments[monitor_id][location].append(Segment(start, end, failing))
-    for service_id, starts_at, ends_at, announced_at in await session.execute(window_query):
-        state.maintenance[service_id].append(
-            Maintenance(to_epoch(starts_at), to_epoch(ends_at), to_epoch(announced_at))
-        )
+    async for batch in batches(session, segment_query, big=every):
+        for monitor_id, location, start, end, failing in batch:
+            state.segments[monitor_id][location].append(Segment(start, end, failing))
+    async for batch in batches(session, window_query, big=every):
+        for service_id, starts_at, ends_at, announced_at in batch:
+            state.maintenance[service_id].append(
+                Maintenance(to_epoch(starts_at), to_epoch(ends_at), to_epoch(announced_at))
+            )
     return state
 
 
