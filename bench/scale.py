@@ -142,6 +142,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--concurrency", type=int, default=16, help="concurrent POSTs when creating")
     run.add_argument("--skip-apply", action="store_true", help="do not time `uptally apply`")
     run.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
+    run.add_argument(
+        "--credits-every",
+        type=float,
+        default=30.0,
+        help="seconds between two reads of every service's credits (0: none; default 30)",
+    )
     for sub in (allin, run):
         sub.add_argument("--quick", action="store_true", help="a small run, under 2 minutes")
         sub.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")

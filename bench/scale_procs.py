@@ -175,6 +175,9 @@ class Scrape:
     # uptally_event_loop_lag_seconds of every process that exports it: how long the
     # loop was held (app.telemetry.looplag), summed like the check lag.
     loop_lag_buckets: dict[float, float] = field(default_factory=dict)
+    # uptally_gc_pause_seconds (servers), every generation: passes and seconds summed.
+    gc_passes: float = 0.0
+    gc_seconds: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> Scrape:
@@ -189,12 +192,18 @@ class Scrape:
             "uptally_fold_backlog_batches",
             "uptally_fold_backlog_age_seconds",
             "uptally_event_loop_lag_seconds_bucket",
+            "uptally_gc_pause_seconds_count",
+            "uptally_gc_pause_seconds_sum",
         )
         for name, labels, value in metric_lines(text, names):
             if name in ("uptally_checks_total", "uptally_agent_checks_total"):
                 scrape.checks += value
             elif name in ("uptally_checks_shed_total", "uptally_agent_shed_total"):
                 scrape.shed += value
+            elif name == "uptally_gc_pause_seconds_count":
+                scrape.gc_passes += value
+            elif name == "uptally_gc_pause_seconds_sum":
+                scrape.gc_seconds += value
             elif name.endswith("_bucket"):
                 bound = labels.split('le="')[1].split('"')[0]
                 key = float("inf") if bound == "+Inf" else float(bound)
@@ -222,6 +231,8 @@ class Scrape:
             max(gauges) if gauges else None,
             max(ages) if ages else None,
             loop,
+            self.gc_passes + other.gc_passes,
+            self.gc_seconds + other.gc_seconds,
         )
 
 

@@ -57,7 +57,6 @@ from bench.scale_procs import (
 from bench.scale_seed import create_via_api, seed_direct, time_apply, write_catalog
 
 AGENT_LOCATION = "bench"
-CREDITS_EVERY = 30.0  # seconds between two reads of every service's credits
 CHECKS_PER_AGENT = 1000  # checks/s one agent process is planned for (issue 13's goal)
 TARGETS = {"lag_p99_seconds": 1.0, "sla_p99_ms": 200, "metrics_max_ms": 500, "backlog_age": 30}
 
@@ -75,14 +74,15 @@ def ms(value: float | None) -> float | None:
 
 class Readers:
     """Read load while the run goes on: a service's SLA five times a second, the
-    credits of every service every ``CREDITS_EVERY`` seconds, each timed.
+    credits of every service every ``credits_every`` seconds (``--credits-every``),
+    each timed.
 
     A billing system asks for credits a few times a month; asked back to back (as this
     bench first did) credits for every service kept a server's loop busy most of the
     time, which measured the bench's own load rather than the SLA endpoint's."""
 
-    def __init__(self, bases: list[str], services: int) -> None:
-        self.bases, self.services = bases, services
+    def __init__(self, bases: list[str], services: int, credits_every: float) -> None:
+        self.bases, self.services, self.credits_every = bases, services, credits_every
         self.sla: list[float] = []
         self.sla_steady: list[float] = []  # every SLA read once the run is steady
         self.steady = False
@@ -123,12 +123,15 @@ class Readers:
             await self.timed(client, f"{base}/api/v1/credits?month={self.month}", self.credits, 120)
             i += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), CREDITS_EVERY)
+                await asyncio.wait_for(self.stop.wait(), self.credits_every)
 
     async def run(self) -> None:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(headers=headers) as client:
-            await asyncio.gather(self.sla_loop(client), self.credits_loop(client))
+            loops = [self.sla_loop(client)]
+            if self.credits_every > 0:
+                loops.append(self.credits_loop(client))
+            await asyncio.gather(*loops)
 
     def take(self) -> dict[str, Any]:
         """Latencies since the last take (p50/p99 in ms), then forget them."""
@@ -325,7 +328,7 @@ async def load_phase(
     args: argparse.Namespace, db: Database, d: Deployment, target: Target, log: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     probers_export = bool(d.agent_metrics) or not d.agents
-    readers = Readers(d.bases, args.monitors)
+    readers = Readers(d.bases, args.monitors, args.credits_every)
     reading = asyncio.create_task(readers.run())
     procs = {p.name: p for p in [*d.processes(), target.proc]}
     rows_prev = await db.stored()
@@ -366,6 +369,12 @@ async def load_phase(
             "loop_lag_p99_ms": ms(
                 histogram_quantile(prev_scrape.loop_lag_buckets, figures.loop_lag_buckets, 0.99)
             ),
+            # The servers' garbage-collector passes in the window and their mean pause.
+            "gc_passes": int(figures.gc_passes - prev_scrape.gc_passes),
+            "gc_mean_ms": ms(
+                (figures.gc_seconds - prev_scrape.gc_seconds)
+                / max(1.0, figures.gc_passes - prev_scrape.gc_passes)
+            ),
             "fold_backlog_marks": marks,
             "fold_backlog_age_s": age,
             "metrics_ms": ms(scrape_times[0]) if scrape_times else None,
@@ -380,7 +389,9 @@ async def load_phase(
             f"t={sample['t']:>6}s stored/s={sample['stored_per_second']:>8} "
             f"lag p99={sample['lag_p99_ms']} ms shed={sample['shed']} "
             f"backlog={marks} ({age} s) sla p99={sample['sla_p99_ms']} ms "
-            f"credits={sample['credits_max_ms']} ms metrics={sample['metrics_ms']} ms"
+            f"credits={sample['credits_max_ms']} ms metrics={sample['metrics_ms']} ms "
+            f"loop p99={sample['loop_lag_p99_ms']} ms "
+            f"gc={sample['gc_passes']}x{sample['gc_mean_ms']} ms"
         )
         if steady_from is None and t - started >= steady_at:
             steady_from = figures
@@ -614,8 +625,9 @@ def markdown(report: dict[str, Any]) -> str:
         "## Every sample",
         "",
         "| t s | stored/s | lag p50 / p99 ms | shed | backlog marks (oldest s) | SLA p50 / p99 ms "
-        "| credits ms | /metrics ms | loop held p99 ms | RSS MB (servers; agents) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| credits ms | /metrics ms | loop held p99 ms | GC passes (mean ms) "
+        "| RSS MB (servers; agents) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for x in report["samples"]:
         rss = x["rss_mb"]
@@ -625,6 +637,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {x['t']} | {x['stored_per_second']} | {x['lag_p50_ms']} / {x['lag_p99_ms']} | "
             f"{x['shed']} | {x['fold_backlog_marks']} ({x['fold_backlog_age_s']}) | "
             f"{x['sla_p50_ms']} / {x['sla_p99_ms']} | {x['credits_max_ms']} | "
-            f"{x['metrics_ms']} | {x.get('loop_lag_p99_ms')} | {servers}; {agents or '-'} |"
+            f"{x['metrics_ms']} | {x.get('loop_lag_p99_ms')} | "
+            f"{x.get('gc_passes')} ({x.get('gc_mean_ms')}) | {servers}; {agents or '-'} |"
         )
     return "\n".join(lines) + "\n"
