@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Select,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -46,6 +47,7 @@ from app.sla.uptime import Maintenance
 
 # Past this many services, filter in Python rather than send a huge IN list.
 MANY_SERVICES = 500
+ID_ARRAY = ARRAY(BigInteger)
 # Rows of a big load handled between two turns of the event loop (a few ms of work).
 BATCH_ROWS = 2000
 
@@ -225,6 +227,15 @@ async def load_state(
     return state
 
 
+SEGMENT_COLUMNS = (
+    LocationSegment.monitor_id,
+    LocationSegment.location,
+    LocationSegment.start,
+    LocationSegment.end,
+    LocationSegment.failing,
+)
+
+
 async def load_segments(
     session: AsyncSession, monitor_ids: Sequence[int], span: Interval
 ) -> dict[int, dict[str, list[Segment]]]:
@@ -234,42 +245,53 @@ async def load_segments(
     postgresql = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), MANY_SERVICES):
         chunk = ids[i : i + MANY_SERVICES]
-        columns: tuple[Any, ...] = (
-            LocationSegment.monitor_id,
-            LocationSegment.location,
-            LocationSegment.start,
-            LocationSegment.end,
-            LocationSegment.failing,
-        )
-        query: Select[Any]
         if postgresql:
-            query = per_id(chunk, partial(_overlapping, columns, span))
+            params = {"ids": chunk, "lo": span[0], "hi": span[1]}
+            rows = await session.execute(_segment_probes(), params)
         else:
-            query = select(*columns).where(
-                LocationSegment.monitor_id.in_(chunk),
-                LocationSegment.end > span[0],
-                LocationSegment.start < span[1],
+            rows = await session.execute(
+                select(*SEGMENT_COLUMNS).where(
+                    LocationSegment.monitor_id.in_(chunk),
+                    LocationSegment.end > span[0],
+                    LocationSegment.start < span[1],
+                )
             )
-        for monitor_id, location, start, end, failing in await session.execute(query):
+        for monitor_id, location, start, end, failing in rows:
             found[monitor_id][location].append(Segment(start, end, failing))
     return found
 
 
+@cache
+def _segment_probes() -> Select[Any]:
+    """PostgreSQL: the segments of each monitor in ``ids`` overlapping ``[lo, hi)``, an
+    index probe each; built once (a statement built per call leaves its subqueries
+    to the garbage collector, and the fold calls this for every chunk)."""
+    span = (bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger))
+    ids = bindparam("ids", type_=ID_ARRAY)
+    return per_id(ids, partial(_overlapping, SEGMENT_COLUMNS, span))
+
+
 def _overlapping(
-    columns: Sequence[Any], span: Interval, monitor: ColumnElement[int]
+    columns: Sequence[Any],
+    span: tuple[ColumnElement[int], ColumnElement[int]],
+    monitor: ColumnElement[int],
 ) -> Select[Any]:
     """One monitor's segments overlapping ``span``, as a range of the (monitor_id,
     end) index written as row comparisons: no other index can serve those."""
     key = tuple_(LocationSegment.monitor_id, LocationSegment.end)
     return select(*columns).where(
-        key > tuple_(monitor, literal(span[0], BigInteger)),
+        key > tuple_(monitor, span[0]),
         key <= tuple_(monitor, literal(2**63 - 1, BigInteger)),
         LocationSegment.start < span[1],
     )
 
 
-def per_id(ids: Sequence[int], rows_of: Callable[[ColumnElement[int]], Select[Any]]) -> Select[Any]:
-    """PostgreSQL: ``rows_of(id)`` for each id in one query, a LATERAL join over the ids.
+def per_id(
+    ids: Sequence[int] | ColumnElement[Any],
+    rows_of: Callable[[ColumnElement[int]], Select[Any]],
+) -> Select[Any]:
+    """PostgreSQL: ``rows_of(id)`` for each id in one query, a LATERAL join over the ids
+    (a list, or a bound parameter of ``ID_ARRAY`` for a statement built once).
 
     Segments are appended at "now": between two ANALYZEs their newest ends lie past the
     planner's histogram, so "end > recent" looks rare and a plain ``monitor_id IN (...)
@@ -281,7 +303,8 @@ def per_id(ids: Sequence[int], rows_of: Callable[[ColumnElement[int]], Select[An
     would then be free to hash-join the ids against every subject's recent rows, and
     did for state changes whose statistics were older than their growth (57,000 rows
     and 45 ms per chunk of 500, against an index probe each)."""
-    given = func.unnest(literal(list(ids), ARRAY(BigInteger))).table_valued("id")
+    array = ids if isinstance(ids, ColumnElement) else literal(list(ids), ID_ARRAY)
+    given = func.unnest(array).table_valued("id")
     given = given.render_derived("given")
     rows = rows_of(given.c.id).offset(literal_column("0")).lateral("rows")
     return select(rows).select_from(given).join(rows, true())

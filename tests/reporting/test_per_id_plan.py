@@ -1,16 +1,14 @@
 """PostgreSQL plans per_id's LATERAL join as one index probe per id, even when the
-table's statistics are older than its rows (app.reporting.load.per_id)."""
+table's statistics are older than its rows (app.reporting.load.per_id), in the
+statement the fold reads state changes with (built once, run with parameters)."""
 
 from __future__ import annotations
-
-from functools import partial
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.monitoring.state_changes import MONITOR, _changes_since
-from app.reporting.load import per_id
+from app.monitoring.state_changes import MONITOR, _probes
 
 SUBJECTS = 20_000
 
@@ -33,9 +31,9 @@ async def test_stale_statistics_do_not_turn_the_probes_into_a_scan(
             ),
             {"n": SUBJECTS},
         )
-        query = per_id(list(range(1, 501)), partial(_changes_since, MONITOR, 0))
-        compiled = query.compile(dialect=session.get_bind().dialect)
-        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        compiled = _probes(MONITOR).compile(dialect=session.get_bind().dialect)
+        given = compiled.construct_params({"ids": list(range(1, 501)), "since": 0})
+        params = tuple(given[name] for name in compiled.positiontup or ())
         connection = await session.connection()
         plan = "\n".join(
             row[0]
