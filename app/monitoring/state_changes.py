@@ -229,8 +229,7 @@ async def _stored(
 def _probes(subject: str) -> Select[Any]:
     """PostgreSQL: the subjects' changes from ``since`` on, one index probe per id in
     ``ids``; built once per subject. Built afresh for every chunk, its subqueries were
-    most of the fold's cyclic garbage (~1,600 objects per 100 folded pairs), which the
-    garbage collector then freed in passes that held the event loop."""
+    most of the fold's cyclic garbage (~1,800 objects per 100 folded pairs)."""
     ids = bindparam("ids", type_=ID_ARRAY)
     since = bindparam("since", type_=BigInteger)
     held = per_id(ids, partial(_changes_since, subject, since)).subquery()
