@@ -39,10 +39,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Monitor, StateChange
-from app.reporting.load import ID_ARRAY, load_segments, per_id
+from app.monitoring.change_reasons import monitor_reason, service_reason
+from app.reporting.load import load_segments, per_id
 from app.sla.intervals import Interval
-from app.sla.periods import utc_text
-from app.sla.timeline import Segment, State, States, Transition, monitor_states, service_states
+from app.sla.timeline import Segment, State, Transition, monitor_states, service_states
 from app.sla.timeline import transitions as state_transitions
 from app.sla.uptime import FOREVER
 
@@ -230,9 +230,8 @@ def _probes(subject: str) -> Select[Any]:
     """PostgreSQL: the subjects' changes from ``since`` on, one index probe per id in
     ``ids``; built once per subject. Built afresh for every chunk, its subqueries were
     most of the fold's cyclic garbage (~1,800 objects per 100 folded pairs)."""
-    ids = bindparam("ids", type_=ID_ARRAY)
     since = bindparam("since", type_=BigInteger)
-    held = per_id(ids, partial(_changes_since, subject, since)).subquery()
+    held = per_id(partial(_changes_since, subject, since)).subquery()
     return select(*_row_of(held)).order_by(held.c.at, held.c.id)
 
 
@@ -378,37 +377,3 @@ async def forget(session: AsyncSession, subject: str, subject_id: int) -> None:
             StateChange.subject == subject, StateChange.subject_id == subject_id
         )
     )
-
-
-# --- reasons (what a person reads in a notification or on a status page) ---------------
-
-
-def _covering(segments: Sequence[Segment], at: int) -> Segment | None:
-    return next((s for s in segments if s.start <= at < s.end), None)
-
-
-def monitor_reason(change: Transition, locations: Mapping[str, list[Segment]], quorum: int) -> str:
-    covering = {name: _covering(segs, change.at) for name, segs in sorted(locations.items())}
-    failing = [name for name, seg in covering.items() if seg is not None and seg.failing]
-    fresh = [name for name, seg in covering.items() if seg is not None]
-    if change.new is State.DOWN:
-        text_ = f"failing at {len(failing)} location(s), quorum {quorum}: {', '.join(failing)}"
-    elif change.new is State.UP:
-        text_ = f"up at {len(fresh) - len(failing)} of {len(fresh)} location(s) with fresh data"
-    else:
-        text_ = f"fresh data from {len(fresh)} location(s), fewer than quorum {quorum}"
-    return f"{text_} since {utc_text(change.at)}"[:500]
-
-
-def service_reason(change: Transition, monitors: Mapping[str, States]) -> str:
-    def within(intervals: Sequence[Interval]) -> bool:
-        return any(s <= change.at < e for s, e in intervals)
-
-    if change.new is State.DOWN:
-        down = sorted(name for name, states in monitors.items() if within(states.down))
-        text_ = f"monitor(s) down: {', '.join(down)}"
-    elif change.new is State.UP:
-        text_ = "no monitor down, at least one up"
-    else:
-        text_ = "no monitor down and none with fresh data"
-    return f"{text_} since {utc_text(change.at)}"[:500]

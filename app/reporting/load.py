@@ -47,7 +47,6 @@ from app.sla.uptime import Maintenance
 
 # Past this many services, filter in Python rather than send a huge IN list.
 MANY_SERVICES = 500
-ID_ARRAY = ARRAY(BigInteger)
 # Rows of a big load handled between two turns of the event loop (a few ms of work).
 BATCH_ROWS = 2000
 
@@ -264,11 +263,9 @@ async def load_segments(
 @cache
 def _segment_probes() -> Select[Any]:
     """PostgreSQL: the segments of each monitor in ``ids`` overlapping ``[lo, hi)``, an
-    index probe each; built once (a statement built per call leaves its subqueries
-    to the garbage collector, and the fold calls this for every chunk)."""
+    index probe each (the fold runs it for every chunk)."""
     span = (bindparam("lo", type_=BigInteger), bindparam("hi", type_=BigInteger))
-    ids = bindparam("ids", type_=ID_ARRAY)
-    return per_id(ids, partial(_overlapping, SEGMENT_COLUMNS, span))
+    return per_id(partial(_overlapping, SEGMENT_COLUMNS, span))
 
 
 def _overlapping(
@@ -286,12 +283,10 @@ def _overlapping(
     )
 
 
-def per_id(
-    ids: Sequence[int] | ColumnElement[Any],
-    rows_of: Callable[[ColumnElement[int]], Select[Any]],
-) -> Select[Any]:
-    """PostgreSQL: ``rows_of(id)`` for each id in one query, a LATERAL join over the ids
-    (a list, or a bound parameter of ``ID_ARRAY`` for a statement built once).
+def per_id(rows_of: Callable[[ColumnElement[int]], Select[Any]]) -> Select[Any]:
+    """PostgreSQL: ``rows_of(id)`` for each id of the ``ids`` parameter (a list) in one
+    query, a LATERAL join over the ids. Build it once and run it with parameters: a
+    statement built per call leaves its subqueries to the garbage collector.
 
     Segments are appended at "now": between two ANALYZEs their newest ends lie past the
     planner's histogram, so "end > recent" looks rare and a plain ``monitor_id IN (...)
@@ -303,8 +298,7 @@ def per_id(
     would then be free to hash-join the ids against every subject's recent rows, and
     did for state changes whose statistics were older than their growth (57,000 rows
     and 45 ms per chunk of 500, against an index probe each)."""
-    array = ids if isinstance(ids, ColumnElement) else literal(list(ids), ID_ARRAY)
-    given = func.unnest(array).table_valued("id")
+    given = func.unnest(bindparam("ids", type_=ARRAY(BigInteger))).table_valued("id")
     given = given.render_derived("given")
     rows = rows_of(given.c.id).offset(literal_column("0")).lateral("rows")
     return select(rows).select_from(given).join(rows, true())
