@@ -8,13 +8,13 @@ floats or naive times.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Numeric, String, event
+from sqlalchemy import DateTime, Executable, MetaData, Numeric, String, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -168,6 +168,27 @@ def make_engine(
         # Writers take turns in order, not by busy-polling (app.sqlite_writes).
         serialise_writes(engine, engine.url.database)
     return engine
+
+
+# Rows of a big load handled between two turns of the event loop: building services'
+# figures from 2,000 rows held it for ~40 ms at a time, 500 hold it for ~10.
+BATCH_ROWS = 500
+
+
+async def batches(
+    session: AsyncSession, query: Executable, *, big: bool
+) -> AsyncIterator[Sequence[Any]]:
+    """A query's rows, a batch at a time. A big load (every service's month for credits
+    or the figures cache, the whole monitor roster: 100,000s of rows) streams from a
+    server-side cursor, so the process's other requests run between batches: read
+    whole, 30,000 services' rows held its event loop for 100-200 ms at a time. A small
+    one is one round trip."""
+    if not big:
+        yield (await session.execute(query)).all()
+        return
+    result = await session.stream(query)
+    async for batch in result.partitions(BATCH_ROWS):
+        yield batch
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

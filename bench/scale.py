@@ -74,10 +74,24 @@ async def main(argv: list[str]) -> None:
         rates = args.rate or [500.0]
         rounds = args.rounds or 3
         report.update(
-            {"database": args.db, "rounds": rounds, "seconds": args.seconds},
+            {
+                "database": args.db,
+                "rounds": rounds,
+                "seconds": args.seconds,
+                "processes": args.processes,
+            },
         )
         report.update(
-            await run_allin(rates, args.seconds, rounds, args.interval, args.db, args.engines, log)
+            await run_allin(
+                rates,
+                args.seconds,
+                rounds,
+                args.interval,
+                args.db,
+                args.engines,
+                log,
+                args.processes,
+            )
         )
         note(report)
         text = markdown(report)
@@ -109,6 +123,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--interval", type=int, default=10, help="monitor interval; monitors = rate x interval"
     )
     allin.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    allin.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="uptally serve processes on one database, each probing its own location's "
+        "share of the rate (2: the whole 2-core box); all of them fold",
+    )
     allin.add_argument(
         "--engines",
         nargs="+",

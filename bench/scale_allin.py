@@ -78,13 +78,15 @@ class Database:
         self.name = new_database_name()
         self.url = ""
 
-    async def create(self, monitors: int, interval: int, targets: list[str]) -> None:
+    async def create(
+        self, monitors: int, interval: int, targets: list[str], processes: int = 1
+    ) -> None:
         if self.kind == "postgresql":
             self.url = await create_database(self.name)
         else:
             self.url = f"sqlite+aiosqlite:///{self.folder}/{self.name}.db"
         await asyncio.to_thread(upgrade, self.url)
-        await seed_direct(self.url, monitors, interval, targets, "local")
+        await seed_direct(self.url, monitors, interval, targets, locations(processes))
 
     async def query(self, statement: str) -> list[Any]:
         if self.kind == "postgresql":
@@ -121,34 +123,71 @@ def serve_env(url: str, folder: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def locations(processes: int) -> list[str]:
+    """The locations the monitors are spread over: one per ``uptally serve`` process,
+    each process probing its own (``UPTALLY_LOCATION``); all of them fold."""
+    return ["local"] if processes == 1 else [f"box-{k}" for k in range(processes)]
+
+
 async def uptally_round(
-    db: Database, folder: Path, rate: float, interval: int, warmup: float, seconds: float
+    db: Database,
+    folder: Path,
+    rate: float,
+    interval: int,
+    warmup: float,
+    seconds: float,
+    processes: int = 1,
 ) -> dict[str, Any]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    serve = start("serve", uptally("serve", "--port", str(port)), folder, serve_env(db.url, folder))
+    ports = [free_port() for _ in range(processes)]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    serves = [
+        start(
+            f"serve-{k}",
+            uptally("serve", "--port", str(port)),
+            folder,
+            serve_env(
+                db.url,
+                folder,
+                UPTALLY_LOCATION=location,
+                UPTALLY_SPOOL_PATH=str(folder / f"spool-{k}.db"),
+            ),
+        )
+        for k, (port, location) in enumerate(zip(ports, locations(processes), strict=True))
+    ]
     try:
-        await asyncio.to_thread(wait_ready, serve, f"{base}/readyz")
+        for serve, base in zip(serves, bases, strict=True):
+            await asyncio.to_thread(wait_ready, serve, f"{base}/readyz")
         # First runs are spread over one interval: after it every monitor runs steadily.
         await asyncio.sleep(max(warmup, 2 * interval))
         pg = PgCpu(db.name)
-        _, m0 = await asyncio.to_thread(scrape, f"{base}/metrics")
+        before = await scrape_each(bases)
         rows0 = await db.stored()
         if db.kind == "postgresql":
             await pg.start()
-        cpu0, t0 = serve.cpu(), time.monotonic()
+        cpu0, t0 = sum(s.cpu() for s in serves), time.monotonic()
         await asyncio.sleep(seconds)
-        cpu1, t1 = serve.cpu(), time.monotonic()
+        cpu1, t1 = sum(s.cpu() for s in serves), time.monotonic()
         pg_cpu = await pg.stop() if db.kind == "postgresql" else 0.0
         rows1 = await db.stored()
-        _, m1 = await asyncio.to_thread(scrape, f"{base}/metrics")
+        after = await scrape_each(bases)
         marks, age = await db.backlog()
-        rss = serve.rss()
+        rss = max(s.rss() for s in serves)
     finally:
-        serve.stop()
-    return uptally_figures(
+        for serve in serves:
+            serve.stop()
+    m0, m1 = sum(before[1:], before[0]), sum(after[1:], after[0])  # counters summed
+    figures = uptally_figures(
         rate, interval, t1 - t0, rows1 - rows0, cpu1 - cpu0, pg_cpu, m0, m1, marks, age, rss
     )
+    figures["processes"] = processes
+    figures["checks_per_process"] = [
+        int(a.checks - b.checks) for b, a in zip(before, after, strict=True)
+    ]
+    return figures
+
+
+async def scrape_each(bases: list[str]) -> list[Scrape]:
+    return [(await asyncio.to_thread(scrape, f"{base}/metrics"))[1] for base in bases]
 
 
 def uptally_figures(
@@ -257,11 +296,12 @@ async def run_allin(
     db_kind: str,
     engines: list[str],
     log: Any,
+    processes: int = 1,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"rates": {}}
     with tempfile.TemporaryDirectory(prefix="uptally-allin-") as tmp:
         folder = Path(tmp)
-        target = Target(folder, max(rates))
+        target = Target(folder, max(rates), procs=2 if max(rates) > 1000 else 1)
         blackbox: Blackbox | None = None
         try:
             blackbox = Blackbox.start(folder) if "blackbox" in engines else None
@@ -271,7 +311,7 @@ async def run_allin(
                 db = Database(db_kind, folder)
                 if "uptally" in engines:
                     log(f"rate {rate:g}/s: seeding {int(rate * interval):,} monitors ({db_kind})")
-                    await db.create(int(rate * interval), interval, target.urls)
+                    await db.create(int(rate * interval), interval, target.urls, processes)
                 runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
                 try:
                     for round_ in range(rounds):
@@ -279,7 +319,7 @@ async def run_allin(
                         for engine in order:
                             if engine == "uptally":
                                 figures = await uptally_round(
-                                    db, folder, rate, interval, interval + 10, seconds
+                                    db, folder, rate, interval, interval + 10, seconds, processes
                                 )
                             elif engine == "blackbox":
                                 if blackbox is None:
@@ -344,8 +384,10 @@ def markdown(report: dict[str, Any]) -> str:
                 lag = f"{fmt_s(b['lag_p50_seconds'])} / {fmt_s(b['lag_p99_seconds'])}"
                 split = f"{b['serve_ms_per_check']} / {b['postgres_ms_per_check']}"
                 backlog = f"{b['fold_backlog_marks']}, {b['fold_backlog_age_seconds']} s"
+                many = b.get("processes", 1)
+                serve = "uptally serve" + (f" x{many}" if many > 1 else "")
                 lines.append(
-                    f"| {float(rate):g} | uptally serve, all in | **{b['ms_per_check']}** | "
+                    f"| {float(rate):g} | {serve}, all in | **{b['ms_per_check']}** | "
                     f"{b['stored_per_second']} stored{behind(b)} | {lag} | {b['shed']} | "
                     f"{split} | {backlog} |"
                 )

@@ -42,8 +42,11 @@ def target_of(i: int, targets: list[str]) -> str:
 
 
 async def seed_direct(
-    url: str, monitors: int, interval: int, targets: list[str], location: str
+    url: str, monitors: int, interval: int, targets: list[str], location: str | list[str]
 ) -> None:
+    """``monitors`` HTTP monitors, one per service; with several locations, monitor i
+    lists the i-th in turn (each of several ``uptally serve`` probes its own share)."""
+    locations = [location] if isinstance(location, str) else location
     engine = make_engine(url)
     now = datetime.now(UTC)
     try:
@@ -85,7 +88,7 @@ async def seed_direct(
                             "target": target_of(i, targets),
                             "interval_seconds": interval,
                             "timeout_seconds": min(10, interval),
-                            "locations": [location],
+                            "locations": [locations[i % len(locations)]],
                             "quorum": 1,
                             "failure_confirmations": 1,
                             "options": {},

@@ -108,3 +108,20 @@ async def test_the_all_in_benchmark_in_a_tiny_mode_compares_the_engines(tmp_path
         assert result["best"]["blackbox"]["ok"] > 0, "the exporter answered with success"
         assert "uptally_per_blackbox" in result["ratios"]
     assert "| ratios |" in (tmp_path / "tiny.md").read_text()
+
+
+@pytest.mark.e2e
+@needs_pg
+async def test_the_whole_box_mode_splits_the_monitors_between_serve_processes(
+    tmp_path: Path,
+) -> None:
+    allin = ["allin", "--rate", "20", "--seconds", "5", "--rounds", "1", "--interval", "2"]
+    await main([*allin, "--processes", "2", "--engines", "uptally", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "allin.json").read_text())
+    ours = report["rates"]["20.0"]["best"]["uptally"]
+    assert report["processes"] == ours["processes"] == 2
+    # Each process probed its own location's half, and the results of both were stored.
+    low, high = sorted(ours["checks_per_process"])
+    assert low > 0 and high <= 2 * low + 5, ours["checks_per_process"]
+    assert ours["stored"] > high
+    assert "uptally serve x2, all in" in (tmp_path / "allin.md").read_text()

@@ -2,9 +2,10 @@
 slugs and names of its service and customer. ``/metrics`` labels the probe gauges
 from it and the notifier names monitors with it, without a query per monitor.
 
-It is loaded whole in one query (10,000 monitors: one join), again every
-``max_age`` seconds (renames and deletions made by other processes), and a monitor
-changed through this process is reloaded at once (``reload``).
+It is loaded whole in one query (10,000 monitors: one join, streamed in batches so
+other requests run meanwhile), again every ``max_age`` seconds (renames and deletions
+made by other processes), and a monitor changed through this process is reloaded at
+once (``reload``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Executable, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import batches
 from app.models import Customer, Monitor, Service
 
 
@@ -36,8 +38,8 @@ class MonitorEntry:
     customer_name: str
 
 
-async def _load(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int, MonitorEntry]:
-    query = (
+def _query(*where: ColumnElement[bool]) -> Executable:
+    return (
         select(
             Monitor.id,
             Monitor.name,
@@ -56,7 +58,10 @@ async def _load(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int,
         .join(Customer, Customer.id == Service.customer_id)
         .where(*where)
     )
-    return {row[0]: _entry(row) for row in await session.execute(query)}
+
+
+async def _load(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int, MonitorEntry]:
+    return {row[0]: _entry(row) for row in await session.execute(_query(*where))}
 
 
 def _entry(row: Any) -> MonitorEntry:
@@ -109,15 +114,31 @@ class MonitorRoster:
         return MappingProxyType(self._entries)
 
     async def load(self, session: AsyncSession, now: float) -> None:
-        """Every monitor, in one query."""
-        self.replace(await _load(session), now)
+        """Every monitor, in one query streamed a batch at a time, each batch compared
+        with the entries held as it comes: read and compared in one go, 15,000 monitors
+        held the event loop for 140-200 ms every ``max_age``."""
+        old, entries = self._entries, dict[int, MonitorEntry]()
+        async for batch in batches(session, _query(), big=True):
+            for row in batch:
+                entry, held = _entry(row), old.get(row[0])
+                if entry == held:
+                    # Keep the entry held: the one just read dies young, where the
+                    # garbage collector's passes are short (app.gc_tuning).
+                    entries[entry.id] = held
+                else:
+                    entries[entry.id] = entry
+                    self.touched.add(entry.id)
+        self._take(entries, now)
 
     def replace(self, entries: dict[int, MonitorEntry], now: float) -> None:
         """Take ``entries`` as the whole roster, noting what changed in ``touched``."""
         old = self._entries
         self.touched.update(k for k, v in entries.items() if old.get(k) != v)
-        self.touched.update(k for k in old if k not in entries)
-        self._entries = entries
+        self._take(entries, now)
+
+    def _take(self, entries: dict[int, MonitorEntry], now: float) -> None:
+        self.touched.update(self._entries.keys() - entries.keys())  # gone
+        self._entries = entries  # replaced, never changed in place: readers hold views
         self.loaded_at = now
 
     async def reload(self, session: AsyncSession, monitor_ids: Collection[int]) -> set[int]:

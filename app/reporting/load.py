@@ -9,7 +9,7 @@ load thousands of services.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, partial
@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Executable,
     Select,
     bindparam,
     func,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import batches
 from app.models import Customer, LocationSegment, MaintenanceWindow, Monitor, Service, SlaPolicy
 from app.sla.intervals import Interval
 from app.sla.periods import from_epoch, to_epoch
@@ -47,25 +47,6 @@ from app.sla.uptime import Maintenance
 
 # Past this many services, filter in Python rather than send a huge IN list.
 MANY_SERVICES = 500
-# Rows of a big load handled between two turns of the event loop (a few ms of work).
-BATCH_ROWS = 2000
-
-
-async def batches(
-    session: AsyncSession, query: Executable, *, big: bool
-) -> AsyncIterator[Sequence[Any]]:
-    """A query's rows, a batch at a time. A big load (every service's month for credits
-    or the figures cache: 100,000s of rows) streams from a server-side cursor, so the
-    process's other requests run between batches: read whole, 30,000 services' rows
-    held its event loop for 100-200 ms at a time. A small one is one round trip."""
-    if not big:
-        yield (await session.execute(query)).all()
-        return
-    result = await session.stream(query)
-    async for batch in result.partitions(BATCH_ROWS):
-        yield batch
-
-
 POLICY_FIELDS = tuple(Policy.__dataclass_fields__)
 
 

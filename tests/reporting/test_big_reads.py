@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import app.db as db
 import app.reporting.load as load
 from app.api.billing import _json
 from app.models import Monitor
@@ -42,10 +43,10 @@ async def test_a_streamed_load_equals_a_load_in_one_go(
         span = month_period(MONTH, "UTC")
         whole = plain(await load.load_state(session, ids, span))  # IN lists, one go each
         monkeypatch.setattr(load, "MANY_SERVICES", 10)  # every row, streamed ...
-        monkeypatch.setattr(load, "BATCH_ROWS", 7)  # ... seven at a time
+        monkeypatch.setattr(db, "BATCH_ROWS", 7)  # ... seven at a time
         streamed = plain(await load.load_state(session, ids, span))
         again = await load.load_services(session)
-        sizes = [len(b) async for b in load.batches(session, select(Monitor.id), big=True)]
+        sizes = [len(b) async for b in db.batches(session, select(Monitor.id), big=True)]
     assert len(services) == SERVICES
     assert sum(len(v) for v in whole[0].values()) == SERVICES  # one monitor each
     assert sum(len(s) for by in whole[1].values() for s in by.values()) > SERVICES

@@ -55,6 +55,10 @@ async def test_the_cache_follows_the_folder_and_forgets_deleted_services(
     assert first is not None and first.figures.downtime_seconds == 0
     assert first.month.year == datetime.now(UTC).year
     assert not cache.due() and await cache.refresh() == 0
+    # Recomputed and unchanged: the figures held stay (the new ones die young).
+    cache.invalidate([service_id])
+    assert await cache.refresh() == 1
+    assert cache.get(service_id) is first
 
     await push(api, results(monitor_id, start, 5, ok=False))
     await push(api, results(monitor_id, start + timedelta(minutes=5), 1, ok=True))
