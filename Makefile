@@ -9,7 +9,7 @@ PORT   ?= 8000
 UPTALLY_ADMIN_TOKEN ?= dev-admin-token
 export UPTALLY_ADMIN_TOKEN
 
-.PHONY: run test test-faults lint typecheck pytest bench bench-fold bench-probes bench-http bench-allin bench-scale bench-scale-quick bench-assignments clean help
+.PHONY: run test test-faults lint typecheck pytest bench bench-fold bench-probes bench-http bench-allin bench-box bench-scale bench-scale-quick bench-assignments clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -65,6 +65,9 @@ bench-http: $(VENV)/.installed-test  ## CPU per HTTP check for each candidate HT
 
 bench-allin: $(VENV)/.installed-test  ## CPU per check: uptally serve vs blackbox_exporter vs aiohttp (apt: prometheus-blackbox-exporter)
 	$(BIN)/python -m bench.scale allin --rate 500 1000 --seconds 60
+
+bench-box: $(VENV)/.installed-test  ## 2,000 checks/s on the whole box: two uptally serve processes, one database (about 8 minutes)
+	$(BIN)/python -m bench.scale allin --rate 2000 --seconds 60 --rounds 2 --processes 2 --name allin-box
 
 bench-scale: $(VENV)/.installed-test  ## the 100,000-monitor scale run (10 minutes of load, plus creating the monitors)
 	$(BIN)/python -m bench.scale run --monitors 100000 --interval 60 --minutes 10 --create-sample 1000

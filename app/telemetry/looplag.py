@@ -9,7 +9,8 @@ loop being held, not a lack of CPU.
 
 One thing that holds it is CPython's garbage collector, whose passes stop every
 thread: ``uptally_gc_pause_seconds`` times each pass by generation (at 30,000
-monitors young passes took 30-200 ms and middle ones 200-330 ms; app.gc_tuning).
+monitors, with young passes every 50,000 allocations, they took 30-200 ms and middle
+ones 200-330 ms; app.gc_tuning).
 """
 
 from __future__ import annotations
