@@ -65,6 +65,12 @@ def write(name: str, report: dict[str, Any], text: str, out: Path) -> None:
 
 async def main(argv: list[str]) -> None:
     args = parse_args(argv)
+    if (
+        args.command == "allin"
+        and args.processes != 1
+        and (args.processes < 1 or args.db != "postgresql")
+    ):
+        raise SystemExit("--processes: 1 or more, on PostgreSQL (SQLite has one writer)")
     report = header(args, argv)
     if args.command == "allin":
         from bench.scale_allin import markdown, run_allin

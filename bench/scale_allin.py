@@ -1,10 +1,11 @@
 """``python -m bench.scale allin``: CPU per HTTP check, all in, for one real
 ``uptally serve`` process (scheduler, probe, buffer, store, fold; PostgreSQL's CPU for
-the bench database counted too), and in the same run, at the same rate and against
-the same local target, Debian's prometheus-blackbox-exporter (its CPU per probe) and
-a bare aiohttp GET loop (its CPU per request). Rounds are interleaved (the engines
-take turns, in a rotating order) and the best round of each engine is kept: on a
-shared 2-core machine the noise only ever adds CPU.
+the bench database counted too; ``--processes N``: N of them on one database, each
+probing its own location's share, their CPU summed), and in the same run, at the same
+rate and against the same local target, Debian's prometheus-blackbox-exporter (its
+CPU per probe) and a bare aiohttp GET loop (its CPU per request). Rounds are
+interleaved (the engines take turns, in a rotating order) and the best round of each
+engine is kept: on a shared 2-core machine the noise only ever adds CPU.
 """
 
 from __future__ import annotations
@@ -140,21 +141,16 @@ async def uptally_round(
 ) -> dict[str, Any]:
     ports = [free_port() for _ in range(processes)]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
-    serves = [
-        start(
-            f"serve-{k}",
-            uptally("serve", "--port", str(port)),
-            folder,
-            serve_env(
+    serves: list[Proc] = []
+    try:
+        for k, (port, location) in enumerate(zip(ports, locations(processes), strict=True)):
+            env = serve_env(
                 db.url,
                 folder,
                 UPTALLY_LOCATION=location,
                 UPTALLY_SPOOL_PATH=str(folder / f"spool-{k}.db"),
-            ),
-        )
-        for k, (port, location) in enumerate(zip(ports, locations(processes), strict=True))
-    ]
-    try:
+            )
+            serves.append(start(f"serve-{k}", uptally("serve", "--port", str(port)), folder, env))
         for serve, base in zip(serves, bases, strict=True):
             await asyncio.to_thread(wait_ready, serve, f"{base}/readyz")
         # First runs are spread over one interval: after it every monitor runs steadily.
@@ -171,7 +167,7 @@ async def uptally_round(
         rows1 = await db.stored()
         after = await scrape_each(bases)
         marks, age = await db.backlog()
-        rss = max(s.rss() for s in serves)
+        rss = max(s.rss() for s in serves)  # the largest process's
     finally:
         for serve in serves:
             serve.stop()

@@ -93,6 +93,8 @@ class MonitorRoster:
         # One entry per service, built from the entries object it names when first
         # asked after a replace (never changed in place, so identity says it is current).
         self._by_service: tuple[dict[int, MonitorEntry], dict[int, MonitorEntry]] | None = None
+        # While ``load`` streams: what ``reload`` found meanwhile (None: gone).
+        self._reloaded: dict[int, MonitorEntry | None] | None = None
 
     def get(self, monitor_id: int) -> MonitorEntry | None:
         return self._entries.get(monitor_id)
@@ -117,17 +119,29 @@ class MonitorRoster:
         """Every monitor, in one query streamed a batch at a time, each batch compared
         with the entries held as it comes: read and compared in one go, 15,000 monitors
         held the event loop for 140-200 ms every ``max_age``."""
-        old, entries = self._entries, dict[int, MonitorEntry]()
-        async for batch in batches(session, _query(), big=True):
-            for row in batch:
-                entry, held = _entry(row), old.get(row[0])
-                if entry == held:
-                    # Keep the entry held: the one just read dies young, where the
-                    # garbage collector's passes are short (app.gc_tuning).
-                    entries[entry.id] = held
+        old, entries, touched = self._entries, dict[int, MonitorEntry](), set[int]()
+        # Requests run between batches: what ``reload`` reads meanwhile is newer than
+        # the rows streamed before it, and wins.
+        self._reloaded = {}
+        try:
+            async for batch in batches(session, _query(), big=True):
+                for row in batch:
+                    entry, held = _entry(row), old.get(row[0])
+                    if entry == held:
+                        # Keep the entry held: the one just read dies young, where the
+                        # garbage collector's passes are short (app.gc_tuning).
+                        entries[entry.id] = held
+                    else:
+                        entries[entry.id] = entry
+                        touched.add(entry.id)
+            for monitor_id, reloaded in self._reloaded.items():
+                if reloaded is None:
+                    entries.pop(monitor_id, None)
                 else:
-                    entries[entry.id] = entry
-                    self.touched.add(entry.id)
+                    entries[monitor_id] = reloaded
+        finally:
+            self._reloaded = None
+        self.touched |= touched
         self._take(entries, now)
 
     def replace(self, entries: dict[int, MonitorEntry], now: float) -> None:
@@ -146,6 +160,8 @@ class MonitorRoster:
         no longer exist."""
         found = await _load(session, Monitor.id.in_(list(monitor_ids)))
         gone = set(monitor_ids) - set(found)
+        if self._reloaded is not None:  # a full load is streaming: tell it
+            self._reloaded.update({**dict.fromkeys(gone), **found})
         entries = {k: v for k, v in self._entries.items() if k not in gone}
         entries.update(found)
         self._entries = entries  # replaced, never changed in place: readers hold views

@@ -190,8 +190,10 @@ class PeriodicChecks:
                 await close_episode(session, episode)
 
     async def budgets(self, now: int) -> None:
-        """Services whose figures were recomputed since the last pass (the cache
-        replaces them), and those with an episode open (the hour slides on)."""
+        """Services whose figures changed since the last pass (the cache replaces
+        them then, and keeps the object while they are equal: unchanged figures hold
+        no new downtime, so their burn can only fall), and those with an episode open
+        (the hour slides on)."""
         items = dict(self.figures.items())
         changed = {sid for sid, item in items.items() if self._figures_seen.get(sid) is not item}
         async with transaction(self.sessions) as session:

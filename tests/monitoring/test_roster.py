@@ -62,3 +62,41 @@ async def test_a_streamed_load_equals_one_query_and_notes_what_changed(
     assert roster.take_touched() == set()  # nothing changed: no series written again
     # ... and the entries held are kept (the ones just read die young: app.gc_tuning).
     assert all(roster.get(k) is entry for k, entry in held.items())
+
+
+async def test_a_reload_while_the_roster_streams_wins_over_the_rows_read_before_it(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API edit reloads its monitor at once; a full load streaming meanwhile read
+    that monitor's row before the edit and must not undo it (nor bring back a monitor
+    deleted meanwhile)."""
+    await seed_catalog(sessions, MONITORS, months=1)
+    monkeypatch.setattr(db, "BATCH_ROWS", 7)
+    roster = MonitorRoster()
+    async with sessions() as session:
+        await roster.load(session, 1.0)
+    ids = sorted(roster.entries())
+    renamed, gone = ids[0], ids[1]  # both in the first batch, streamed before the edits
+
+    async def edited_after_the_first_batch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        first = True
+        async for batch in db.batches(*args, **kwargs):
+            yield batch
+            if first:
+                first = False
+                async with sessions() as other, other.begin():
+                    await other.execute(
+                        update(Monitor).where(Monitor.id == renamed).values(name="edited")
+                    )
+                    await other.execute(delete(Monitor).where(Monitor.id == gone))
+                async with sessions() as other:
+                    assert await roster.reload(other, [renamed, gone]) == {gone}
+
+    monkeypatch.setattr(roster_module, "batches", edited_after_the_first_batch)
+    roster.take_touched()
+    async with sessions() as session:
+        await roster.load(session, 2.0)
+    assert roster.get(renamed).name == "edited"  # type: ignore[union-attr]
+    assert roster.get(gone) is None
+    assert len(roster.entries()) == MONITORS - 1
+    assert {renamed, gone} <= roster.take_touched()
