@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,13 +259,28 @@ def histogram_quantile(
 
 
 def scrape(url: str, token: str | None = None, timeout: float = 30.0) -> tuple[float, Scrape]:
-    """(seconds the scrape took, its figures)."""
+    """(seconds the scrape took, its figures). Timed by curl where there is one, in a
+    process of its own, as a Prometheus server (Go) reads it: read with httpx in this
+    busy process, a 20 MB exposition took 100-700 ms where curl took 50-135 ms (h11
+    parses in Python, and shares the interpreter lock with the bench's own loop)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    started = time.perf_counter()
-    response = httpx.get(url, headers=headers, timeout=timeout)
-    elapsed = time.perf_counter() - started
-    response.raise_for_status()
-    return elapsed, Scrape.parse(response.text)
+    curl = shutil.which("curl")
+    if curl is None:
+        started = time.perf_counter()
+        response = httpx.get(url, headers=headers, timeout=timeout)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed, Scrape.parse(response.text)
+    argv = [curl, "--silent", "--show-error", "--fail", "--max-time", str(timeout)]
+    for name, value in headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    done = subprocess.run(
+        [*argv, "--write-out", "\n%{time_total}", url], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise httpx.HTTPError(f"{url}: curl exit {done.returncode}: {done.stderr.decode()}")
+    body, _, took = done.stdout.rpartition(b"\n")
+    return float(took), Scrape.parse(body.decode())
 
 
 # ------------------------------------------------------------------ PostgreSQL
