@@ -26,6 +26,7 @@ from app.api.deps import (
 from app.api.errors import AUTHENTICATED, error_responses
 from app.api.views import fold_for
 from app.csvtext import write_csv
+from app.loop import in_turns
 from app.monitoring.folding import fold_pending
 from app.reporting.adjustments import adjustments
 from app.reporting.compute import ServiceMonth
@@ -106,9 +107,7 @@ async def credits(
         now,
     )
     items = []
-    for done, item in enumerate(current):
-        if done and done % ROWS_PER_TURN == 0:
-            await asyncio.sleep(0)  # 30,000 rows in one go held other requests for 0.3 s
+    async for item in in_turns(current, ROWS_PER_TURN):  # 30,000 in one go: 0.3 s
         items.append(
             _credit_row(item, statements.get(item.service.id), changes.get(item.service.id))
         )

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.availability import unreachable
+from app.loop import in_turns
 from app.reporting.compute import ServiceMonth
 from app.reporting.load import ServiceInfo, load_services
 from app.reporting.statements import month_figures_for
@@ -102,9 +103,7 @@ class CurrentMonthFigures:
         minute, 30,000 services' figures made the middle-generation passes that held
         the event loop longest."""
         held = self._figures
-        for done, (service_id, item) in enumerate(fresh.items()):
-            if done and done % KEEP_PER_TURN == 0:
-                await asyncio.sleep(0)
+        async for service_id, item in in_turns(fresh.items(), KEEP_PER_TURN):
             if held.get(service_id) == item:
                 fresh[service_id] = held[service_id]
 

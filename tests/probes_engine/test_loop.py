@@ -11,7 +11,7 @@ import pytest
 
 from app.cli import main
 from app.config import Settings
-from app.loop import install, loop_name
+from app.loop import in_turns, install, loop_name
 
 
 async def _loop_module() -> str:
@@ -52,3 +52,20 @@ def test_serve_runs_uvicorn_on_the_chosen_loop(
         monkeypatch.setenv("UPTALLY_UVLOOP", setting)
     assert main(["serve"]) == 0
     assert seen["loop"] == loop
+
+
+async def test_in_turns_hands_the_loop_back_after_every_few_items() -> None:
+    seen: list[object] = []
+
+    async def other() -> None:
+        while True:
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)  # the other task is waiting for a turn now
+    seen.clear()
+    async for item in in_turns(range(7), 3):
+        seen.append(item)
+    task.cancel()
+    assert seen == [0, 1, 2, "other", 3, 4, 5, "other", 6]
