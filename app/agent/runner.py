@@ -26,6 +26,7 @@ from app.agent.client import AssignmentRefused, ServerClient, refused_rows
 from app.agent.metrics import AgentMetrics, Readings
 from app.agent.sink import TickWriter
 from app.agent.state import AgentSetupError
+from app.loop import in_turns
 from app.monitoring.checks import MonitorSpec
 from app.monitoring.scheduler import CheckScheduler
 from probes.guard import AddressPolicy
@@ -105,14 +106,12 @@ class Agent:
         Returns how many monitors this agent probes now."""
         index, count = self.shard
         wanted: dict[int, MonitorSpec] = {}
-        for n, item in enumerate(items, 1):
+        async for item in in_turns(items, SLICE):
             spec = MonitorSpec.from_api(item)
             # The server filters by shard too; this stays as the safety net (a server
             # older than the shard parameter sends everything).
             if spec.kind != "heartbeat" and spec.id % count == index:
                 wanted[spec.id] = spec
-            if n % SLICE == 0:
-                await asyncio.sleep(0)
         self.scheduler.apply(wanted)
         return len(wanted)
 

@@ -3,7 +3,6 @@ and closing a month into immutable statements."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,7 +25,7 @@ from app.api.deps import (
 from app.api.errors import AUTHENTICATED, error_responses
 from app.api.views import fold_for
 from app.csvtext import write_csv
-from app.loop import in_turns
+from app.loop import in_slices, in_turns
 from app.monitoring.folding import fold_pending
 from app.reporting.adjustments import adjustments
 from app.reporting.compute import ServiceMonth
@@ -133,12 +132,7 @@ ROWS_PER_TURN = 100  # credit rows built or encoded between two turns of the loo
 async def _json(page: dict[str, Any]) -> str:
     """``json.dumps(page)``, its items encoded a slice at a time with turns of the event
     loop between: one call over 30,000 rows held every other request for ~80 ms."""
-    items = page["items"]
-    slices = []
-    for start in range(0, len(items), ROWS_PER_TURN):
-        if start:
-            await asyncio.sleep(0)
-        slices.append(json.dumps(items[start : start + ROWS_PER_TURN])[1:-1])
+    slices = [json.dumps(part)[1:-1] async for part in in_slices(page["items"], ROWS_PER_TURN)]
     head = json.dumps({**page, "items": []})
     return head.replace('"items": []', f'"items": [{",".join(slices)}]', 1)
 

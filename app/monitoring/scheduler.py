@@ -36,6 +36,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
+from app.loop import in_slices
 from app.monitoring.checks import MonitorSpec, ResultIn, cert_expiry, known_timings
 from probes.registry import ProbeContext, run_probe
 
@@ -160,11 +161,10 @@ class CheckScheduler:
         while self._pending:
             version = self._version
             order = sorted(self._pending.items(), key=self._first_run)
-            for start in range(0, len(order), ADD_SLICE):
-                self._add(order[start : start + ADD_SLICE])
-                await asyncio.sleep(0)
+            async for part in in_slices(order, ADD_SLICE):
                 if self._version != version:  # apply or remove changed what waits
                     break
+                self._add(part)
 
     def _add(self, entries: list[tuple[int, tuple[MonitorSpec, float]]]) -> None:
         """Add jobs for ``entries`` of ``_pending`` still waiting. APScheduler is paused

@@ -11,7 +11,7 @@ one join of kept strings.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from app.monitoring.checks import PHASES
 from app.monitoring.latest import Latest, Pair
@@ -91,13 +91,13 @@ class ProbeFamilies:
         return {(monitor_id, location) for location in self._locations.get(monitor_id, ())}
 
     def update(
-        self, entries: Mapping[int, MonitorEntry], rows: Mapping[Pair, Latest | None]
+        self, entries: Mapping[int, MonitorEntry], rows: Iterable[tuple[Pair, Latest | None]]
     ) -> None:
         """Write the series of ``rows`` again: a pair shows only while it has a latest
         result and its monitor is known, enabled and still probed from there (a
         deleted, paused or moved monitor has no series)."""
         kept = self._kept
-        for pair, latest in rows.items():
+        for pair, latest in rows:
             entry = entries.get(pair[0])
             if (
                 latest is None
@@ -116,7 +116,6 @@ class ProbeFamilies:
             kept[pair] = (entry, base, series_lines(base, latest))
             self._locations.setdefault(pair[0], set()).add(pair[1])
 
-    def render(self) -> list[bytes]:
-        """The families as chunks (a header, then its lines), never joined into one:
-        at 100,000 monitors that would be another 140 MB copy."""
-        return family_chunks(FAMILIES, (item[2] for item in self._kept.values()))
+    async def render(self) -> list[bytes]:
+        """The families as chunks (a header, then its lines)."""
+        return await family_chunks(FAMILIES, [item[2] for item in self._kept.values()])

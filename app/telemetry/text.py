@@ -9,7 +9,11 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
+from app.loop import in_slices
+
 Number = int | float | Decimal | Fraction
+
+ROWS_PER_TURN = 2_000  # rows of lines transposed and joined in one turn (~1.6 ms)
 
 
 def escape(value: str) -> str:
@@ -48,15 +52,20 @@ def value(number: Number) -> str:
     return repr(as_float)
 
 
-def family_chunks(
-    families: Sequence[tuple[str, str]], lines: Iterable[Sequence[bytes]]
+async def family_chunks(
+    families: Sequence[tuple[str, str]], lines: Sequence[Sequence[bytes]]
 ) -> list[bytes]:
     """Gauge families from rows of encoded lines (one line, or b"", per family and
-    row): per family with any line, its header and then all its lines as one chunk.
-    Transposed in C: one column of lines per family (empty ones add nothing)."""
+    row): per family with any line, its header and then all its lines. Transposed
+    and joined in C, a block of ``ROWS_PER_TURN`` rows between two turns of the event
+    loop (100,000 rows in one go: 80 ms); a family's lines stay one chunk per block,
+    never joined into one (that would be another copy of up to 140 MB)."""
+    blocks: list[list[bytes]] = [[] for _ in families]
+    async for part in in_slices(lines, ROWS_PER_TURN):
+        for block, column in zip(blocks, zip(*part, strict=True), strict=False):
+            block.append(b"".join(column))
     chunks = []
-    for (name, help_text), column in zip(families, zip(*lines, strict=True), strict=False):
-        body = b"".join(column)
-        if body:
-            chunks += [header(name, "gauge", help_text).encode(), body]
+    for (name, help_text), block in zip(families, blocks, strict=True):
+        if any(block):
+            chunks += [header(name, "gauge", help_text).encode(), *filter(None, block)]
     return chunks

@@ -11,7 +11,7 @@ import pytest
 
 from app.cli import main
 from app.config import Settings
-from app.loop import in_turns, install, loop_name
+from app.loop import in_slices, in_turns, install, loop_name
 
 
 async def _loop_module() -> str:
@@ -69,3 +69,21 @@ async def test_in_turns_hands_the_loop_back_after_every_few_items() -> None:
         seen.append(item)
     task.cancel()
     assert seen == [0, 1, 2, "other", 3, 4, 5, "other", 6]
+
+
+async def test_in_slices_gives_lists_and_hands_the_loop_back_between_them() -> None:
+    seen: list[object] = []
+
+    async def other() -> None:
+        while True:
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    seen.clear()
+    async for part in in_slices(iter(range(8)), 3):
+        seen.append(part)
+    task.cancel()
+    assert seen == [[0, 1, 2], "other", [3, 4, 5], "other", [6, 7]]
+    assert [part async for part in in_slices([], 3)] == []

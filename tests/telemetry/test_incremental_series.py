@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -15,6 +16,8 @@ from app.monitoring.checks import ResultIn
 from app.monitoring.latest import LatestResults
 from app.monitoring.roster import MonitorEntry, MonitorRoster
 from app.reporting.cache import CurrentMonthFigures
+from app.telemetry import exposition as exposition_module
+from app.telemetry import text as text_module
 from app.telemetry.exposition import Exposition
 
 LOCATIONS = ("fra", "nyc")
@@ -121,3 +124,51 @@ def test_a_scrape_writes_only_what_changed() -> None:
         assert changed and all('monitor_id="2"' in line for line in changed)
 
     asyncio.run(run())
+
+
+def test_a_scrape_shares_the_event_loop_and_shows_every_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The series are written and joined in slices on the loop: another task gets its
+    turns while a scrape of many monitors runs, and the text is what it would be in one
+    go (each family's header once, then all its series together)."""
+    monkeypatch.setattr(exposition_module, "PAIRS_PER_TURN", 50)
+    monkeypatch.setattr(text_module, "ROWS_PER_TURN", 40)
+    count = 1_000
+
+    async def run() -> tuple[list[bytes], int]:
+        roster, latest = MonitorRoster(), LatestResults()
+        roster.replace({m: entry(m) for m in range(1, count + 1)}, 0)
+        latest.observe(
+            ResultIn(monitor_id=m, location="fra", checked_at=10, ok=m % 3 > 0, latency_ms=m)
+            for m in range(1, count + 1)
+        )
+        turns = 0
+
+        async def other() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        turns = 0
+        chunks = await exposition(roster, latest).render()
+        task.cancel()
+        return chunks, turns
+
+    chunks, turns = asyncio.run(run())
+    assert turns >= count // 50 + count // 40
+    text = b"".join(chunks).decode()
+    lines = text.splitlines()
+    for name in ("uptally_probe_success", "uptally_probe_duration_seconds"):
+        at = [i for i, line in enumerate(lines) if line.startswith(name + "{")]
+        # One header, then the family's series one after another (and every monitor's).
+        assert text.count(f"# TYPE {name} gauge\n") == 1
+        assert lines[at[0] - 1] == f"# TYPE {name} gauge"
+        assert at == list(range(at[0], at[0] + len(at)))
+        ids = sorted(int(lines[i].split('monitor_id="')[1].split('"')[0]) for i in at)
+        assert ids == list(range(1, count + 1))
+    assert 'uptally_probe_success{monitor_id="3",' in text
+    assert text.count(" 0\n") >= count // 3  # the failed ones show 0
