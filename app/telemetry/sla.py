@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from app.loop import in_turns
+from app.loop import in_slices, in_turns
 from app.reporting.compute import ServiceMonth
 from app.sla.budget import budget_remaining
 from app.telemetry.text import family_chunks, labels, value
@@ -28,7 +28,10 @@ TARGET = "uptally_sla_target_ratio"
 BUDGET = "uptally_sla_error_budget_remaining_seconds"
 CREDIT = "uptally_sla_credit_exposure"
 
-SERVICES_PER_TURN = 100  # services written between two turns of the loop (at most ~1.3 ms)
+# Between two turns of the event loop: services found unchanged (~0.3 µs each), and
+# services compared or written (up to ~13 µs each).
+SAME_PER_TURN = 5_000
+WRITTEN_PER_TURN = 100
 
 FAMILIES = (
     (UPTIME, "Uptime of the customer's current month so far (the rest counted as up)"),
@@ -86,11 +89,19 @@ class SlaFamilies:
     async def render(self, items: Mapping[int, ServiceMonth]) -> list[bytes]:
         previous = self._kept
         kept: dict[int, Kept] = {}
-        async for service_id, item in in_turns(items.items(), SERVICES_PER_TURN):
+        # Most services hold the same figures object from one scrape to the next
+        # (app.reporting.cache keeps it when recomputed equal): a cheap pass finds the
+        # others, so a scrape does not take a turn of the loop per 100 services.
+        changed: list[tuple[int, ServiceMonth]] = []
+        async for part in in_slices(items.items(), SAME_PER_TURN):
+            for service_id, item in part:
+                held = previous.get(service_id)
+                if held is not None and held[0] is item:
+                    kept[service_id] = held
+                else:
+                    changed.append((service_id, item))
+        async for service_id, item in in_turns(changed, WRITTEN_PER_TURN):
             held = previous.get(service_id)
-            if held is not None and held[0] is item:
-                kept[service_id] = held
-                continue
             key = inputs(item)
             if held is not None and held[1] == key:
                 kept[service_id] = (item, key, held[2])
