@@ -18,11 +18,15 @@ def cell(value: Any) -> Any:
     return value
 
 
-def write_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """``rows`` under the header ``columns`` (other keys of a row are left out)."""
+def write_csv(
+    columns: Sequence[str], rows: Iterable[Mapping[str, Any]], header: bool = True
+) -> str:
+    """``rows`` under the header ``columns`` (other keys of a row are left out);
+    ``header=False`` for the rows alone (a later slice of a long table)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for row in rows:
         writer.writerow({name: cell(row.get(name)) for name in columns})
     return out.getvalue()

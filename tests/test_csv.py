@@ -8,6 +8,9 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
+from app.api import billing
 from app.api.billing import CREDIT_FIELDS
 from app.csvtext import write_csv
 from app.reporting.report import CSV_FIELDS
@@ -68,3 +71,24 @@ async def test_report_rows_use_true_and_false_too(api: Api, catalog: Catalog) ->
     assert (row["breached"], row["needs_review"]) == ("true", "false")
     for name in ("uptime_percent", "credit_amount", "credit_percent", "target_percent"):
         assert row[name] == service[name]
+
+
+async def test_credit_rows_are_written_in_slices_as_in_one_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The credits CSV is written a slice at a time (turns of the loop between): one
+    header, every row in order, the same text as written in one go."""
+    monkeypatch.setattr(billing, "ROWS_PER_TURN", 2)
+    items = [
+        {name: f"{name}-{k}" for name in CREDIT_FIELDS} | {"breached": k % 2 == 0} for k in range(5)
+    ]
+    text = await billing._csv(items)
+    assert text == write_csv(CREDIT_FIELDS, items)
+    assert text.count(CREDIT_FIELDS[0]) == 1 + len(items)  # the header, then each row's
+    assert [row["breached"] for row in csv.DictReader(io.StringIO(text))] == [
+        "true",
+        "false",
+        "true",
+        "false",
+        "true",
+    ]
