@@ -5,14 +5,17 @@ figures themselves are timing, which belongs to the benchmark, not to a test."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.scale import main
 from bench.scale_procs import Scrape, histogram_quantile
+from bench.scale_run import Readers
 from tests.conftest import SKIP_PG
 
 LAG_TEXT = """# HELP uptally_schedule_lag_seconds How late checks started
@@ -127,3 +130,30 @@ async def test_the_whole_box_mode_splits_the_monitors_between_serve_processes(
     assert 50 <= low + high <= 150, ours["checks_per_process"]
     assert ours["stored"] > high
     assert "uptally serve x2, all in" in (tmp_path / "allin.md").read_text()
+
+
+async def test_a_read_that_outlasts_a_sample_counts_in_the_next_one() -> None:
+    """A credits read at 40,000 services takes longer than a 10 s sample: it must land
+    in the sample it ends in (it once went to the list its sample began with, which
+    the take had already replaced, and no credits read was ever counted)."""
+    release = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    readers = Readers([base], services=1, credits_every=30)
+    async with server, httpx.AsyncClient() as client:
+        read = asyncio.create_task(readers.timed(client, f"{base}/credits", "credits", 10))
+        await asyncio.sleep(0.05)
+        first = readers.take()
+        release.set()
+        await read
+        second = readers.take()
+    assert (first["credits_n"], second["credits_n"]) == (0, 1)
+    assert second["credits_max_ms"] >= 50 and readers.errors == []
