@@ -1,13 +1,15 @@
-"""Helpers the tests share: free ports, API keys, and the bodies and makers of a
-customer's catalog. Fixtures live in tests/conftest.py; these are plain functions, so
-tests against any app (in process or a real server) can use them."""
+"""Helpers the tests share: free ports, API keys, another task beside a block, and the
+bodies and makers of a customer's catalog. Fixtures live in tests/conftest.py; these
+are plain functions, so tests against any app (in process or a real server) can use
+them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from app.auth import Scope, create_key
@@ -31,6 +33,27 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.asynccontextmanager
+async def another_task() -> AsyncIterator[list[object]]:
+    """A task beside the block that notes ``"other"`` in the list it yields at every turn
+    of the event loop it gets while the block runs: a test appends its own steps to see
+    how they interleave, or counts the turns (long work must hand the loop back)."""
+    seen: list[object] = []
+
+    async def other() -> None:
+        while True:
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)  # its first turn, taken before the block
+    seen.clear()
+    try:
+        yield seen
+    finally:
+        task.cancel()
 
 
 async def until(condition: Callable[[], Any], what: str, seconds: float = 10) -> Any:

@@ -24,7 +24,7 @@ from app.monitoring.checks import ResultIn
 from probes.guard import AddressPolicy
 from probes.registry import ProbeContext
 from tests.conftest import ADMIN_TOKEN, Api
-from tests.helpers import Catalog, free_port, make_monitor, until
+from tests.helpers import Catalog, another_task, free_port, make_monitor, until
 
 
 @contextmanager
@@ -125,24 +125,15 @@ async def test_a_large_assignment_is_read_with_the_loop_free_between_slices(
     buffer = DiskBuffer(tmp_path / "agent.db")
     probes = ProbeContext()
     agent = Agent("http://uptally.test", "token", "edge", buffer, probes)
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    beside = asyncio.create_task(other_work())
     try:
-        await agent._assign(tcp_items(9, range(1, 10 * SLICE + 1)))
+        async with another_task() as turns:
+            await agent._assign(tcp_items(9, range(1, 10 * SLICE + 1)))
         assert len(agent.scheduler.specs) == 10 * SLICE
-        assert turns >= 10  # another task ran between the slices
+        assert len(turns) >= 10  # another task ran between the slices
         # Applying the same list again changes nothing; a shorter one removes the rest.
         await agent._assign(tcp_items(9, range(1, 3)))
         assert set(agent.scheduler.specs) == {1, 2}
     finally:
-        beside.cancel()
         await agent.client.aclose()
         await probes.aclose()
         buffer.close()

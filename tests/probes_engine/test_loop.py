@@ -12,6 +12,7 @@ import pytest
 from app.cli import main
 from app.config import Settings
 from app.loop import in_slices, in_turns, install, loop_name
+from tests.helpers import another_task
 
 
 async def _loop_module() -> str:
@@ -55,35 +56,15 @@ def test_serve_runs_uvicorn_on_the_chosen_loop(
 
 
 async def test_in_turns_hands_the_loop_back_after_every_few_items() -> None:
-    seen: list[object] = []
-
-    async def other() -> None:
-        while True:
-            seen.append("other")
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other())
-    await asyncio.sleep(0)  # the other task is waiting for a turn now
-    seen.clear()
-    async for item in in_turns(range(7), 3):
-        seen.append(item)
-    task.cancel()
+    async with another_task() as seen:
+        async for item in in_turns(range(7), 3):
+            seen.append(item)
     assert seen == [0, 1, 2, "other", 3, 4, 5, "other", 6]
 
 
 async def test_in_slices_gives_lists_and_hands_the_loop_back_between_them() -> None:
-    seen: list[object] = []
-
-    async def other() -> None:
-        while True:
-            seen.append("other")
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other())
-    await asyncio.sleep(0)
-    seen.clear()
-    async for part in in_slices(iter(range(8)), 3):
-        seen.append(part)
-    task.cancel()
+    async with another_task() as seen:
+        async for part in in_slices(iter(range(8)), 3):
+            seen.append(part)
     assert seen == [[0, 1, 2], "other", [3, 4, 5], "other", [6, 7]]
     assert [part async for part in in_slices([], 3)] == []

@@ -19,6 +19,7 @@ from app.reporting.cache import CurrentMonthFigures
 from app.telemetry import exposition as exposition_module
 from app.telemetry import text as text_module
 from app.telemetry.exposition import Exposition
+from tests.helpers import another_task
 
 LOCATIONS = ("fra", "nyc")
 
@@ -143,20 +144,9 @@ def test_a_scrape_shares_the_event_loop_and_shows_every_series(
             ResultIn(monitor_id=m, location="fra", checked_at=10, ok=m % 3 > 0, latency_ms=m)
             for m in range(1, count + 1)
         )
-        turns = 0
-
-        async def other() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.create_task(other())
-        await asyncio.sleep(0)
-        turns = 0
-        chunks = await exposition(roster, latest).render()
-        task.cancel()
-        return chunks, turns
+        async with another_task() as turns:
+            chunks = await exposition(roster, latest).render()
+        return chunks, len(turns)
 
     chunks, turns = asyncio.run(run())
     assert turns >= count // 50 + count // 40

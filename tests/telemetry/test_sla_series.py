@@ -18,6 +18,7 @@ from app.sla.policy import Policy
 from app.sla.uptime import MonthFigures
 from app.telemetry import sla as sla_module
 from app.telemetry.sla import SlaFamilies
+from tests.helpers import another_task
 
 MONTH_SECONDS = 30 * 86_400
 
@@ -79,20 +80,9 @@ def test_a_scrape_writes_only_the_services_whose_figures_changed(
         items[2] = month(2, downtime=600)
         items[3] = replace(items[3])
         del items[4]
-        turns = 0
-
-        async def other() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0)
-
-        task = asyncio.create_task(other())
-        await asyncio.sleep(0)
-        turns = 0
-        again = await families.render(items)
-        task.cancel()
-        return again, list(written), await SlaFamilies().render(items), turns
+        async with another_task() as turns:
+            again = await families.render(items)
+        return again, list(written), await SlaFamilies().render(items), len(turns)
 
     again, rewritten, fresh, turns = asyncio.run(run())
     assert rewritten == [2]
