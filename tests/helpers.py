@@ -56,6 +56,23 @@ async def another_task() -> AsyncIterator[list[object]]:
         task.cancel()
 
 
+def samples_by_family(text: str) -> dict[str, int]:
+    """The samples of each family in Prometheus text, checking the grouping the format
+    asks for: each family's ``# TYPE`` line once, then all its samples together."""
+    counts: dict[str, int] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            current = line.split()[2]
+            assert current not in counts, f"{current}: a second header"
+            counts[current] = 0
+        elif line and not line.startswith("#"):
+            name = line.split("{")[0].split(" ")[0]
+            assert current is not None and name.startswith(current), f"{name} under {current}"
+            counts[current] += 1
+    return counts
+
+
 async def until(condition: Callable[[], Any], what: str, seconds: float = 10) -> Any:
     """Wait (polling every 10 ms) until ``condition()`` is truthy and return it; fail
     naming ``what`` after ``seconds``."""

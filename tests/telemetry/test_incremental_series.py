@@ -19,7 +19,7 @@ from app.reporting.cache import CurrentMonthFigures
 from app.telemetry import exposition as exposition_module
 from app.telemetry import text as text_module
 from app.telemetry.exposition import Exposition
-from tests.helpers import another_task
+from tests.helpers import another_task, samples_by_family
 
 LOCATIONS = ("fra", "nyc")
 
@@ -149,16 +149,49 @@ def test_a_scrape_shares_the_event_loop_and_shows_every_series(
         return chunks, len(turns)
 
     chunks, turns = asyncio.run(run())
-    assert turns >= count // 50 + count // 40
+    assert turns >= 40  # 20 slices written, 25 blocks joined
     text = b"".join(chunks).decode()
+    counts = samples_by_family(text)
+    # One sample per monitor in each family it has (no status code, no certificate).
+    assert counts == {
+        "uptally_probe_success": count,
+        "uptally_probe_duration_seconds": count,  # the total only
+        "uptally_probe_last_result_timestamp_seconds": count,
+    }
     lines = text.splitlines()
-    for name in ("uptally_probe_success", "uptally_probe_duration_seconds"):
-        at = [i for i, line in enumerate(lines) if line.startswith(name + "{")]
-        # One header, then the family's series one after another (and every monitor's).
-        assert text.count(f"# TYPE {name} gauge\n") == 1
-        assert lines[at[0] - 1] == f"# TYPE {name} gauge"
-        assert at == list(range(at[0], at[0] + len(at)))
-        ids = sorted(int(lines[i].split('monitor_id="')[1].split('"')[0]) for i in at)
-        assert ids == list(range(1, count + 1))
-    assert 'uptally_probe_success{monitor_id="3",' in text
-    assert text.count(" 0\n") >= count // 3  # the failed ones show 0
+    success = [line for line in lines if line.startswith("uptally_probe_success{")]
+    assert sum(line.endswith(" 0") for line in success) == count // 3  # m % 3 == 0 failed
+    assert sum(line.endswith(" 1") for line in success) == count - count // 3
+    ids = sorted(int(line.split('monitor_id="')[1].split('"')[0]) for line in success)
+    assert ids == list(range(1, count + 1))
+    # The same lines as written in one go.
+    monkeypatch.setattr(exposition_module, "PAIRS_PER_TURN", 10**6)
+    monkeypatch.setattr(text_module, "ROWS_PER_TURN", 10**6)
+    at_once, _ = asyncio.run(run())
+    assert sorted(lines) == sorted(b"".join(at_once).decode().splitlines())
+
+
+def test_a_cancelled_scrape_leaves_nothing_unwritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scrape cancelled while it writes (the client went away) hands the pairs it took
+    back: the next scrape shows every series."""
+    monkeypatch.setattr(exposition_module, "PAIRS_PER_TURN", 1)
+
+    async def run() -> list[bytes]:
+        roster, latest = MonitorRoster(), LatestResults()
+        roster.replace({m: entry(m) for m in range(1, 21)}, 0)
+        latest.observe(
+            ResultIn(monitor_id=m, location="fra", checked_at=10, ok=True, latency_ms=m)
+            for m in range(1, 21)
+        )
+        live = exposition(roster, latest)
+        scrape = asyncio.create_task(live.render())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not scrape.done()
+        scrape.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await scrape
+        return await live.render()
+
+    shown = samples_by_family(b"".join(asyncio.run(run())).decode())
+    assert shown["uptally_probe_success"] == 20
