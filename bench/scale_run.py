@@ -86,12 +86,16 @@ class Readers:
         # Latencies by kind since the last take, looked up when a read ends: a credits
         # read at 40,000 services outlasts a sample, and one bound to the list its
         # sample began with was dropped at the next take (none ever counted).
-        self.window: dict[str, list[float]] = {"sla": [], "credits": []}
+        self.window = self.empty_window()
         self.sla_steady: list[float] = []  # every SLA read once the run is steady
         self.steady = False
         self.errors: list[str] = []
         self.stop = asyncio.Event()
         self.month = datetime.now(UTC).strftime("%Y-%m")
+
+    @staticmethod
+    def empty_window() -> dict[str, list[float]]:
+        return {"sla": [], "credits": []}
 
     async def timed(self, client: httpx.AsyncClient, url: str, kind: str, timeout: float) -> None:
         started = time.perf_counter()
@@ -135,7 +139,7 @@ class Readers:
 
     def take(self) -> dict[str, Any]:
         """Latencies since the last take (p50/p99 in ms), then forget them."""
-        window, self.window = self.window, {"sla": [], "credits": []}
+        window, self.window = self.window, self.empty_window()
         sla, credits = window["sla"], window["credits"]
         if self.steady:
             self.sla_steady += sla

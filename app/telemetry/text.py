@@ -53,7 +53,7 @@ def value(number: Number) -> str:
 
 
 async def family_chunks(
-    families: Sequence[tuple[str, str]], lines: Sequence[Sequence[bytes]]
+    families: Sequence[tuple[str, str]], lines: Iterable[Sequence[bytes]]
 ) -> list[bytes]:
     """Gauge families from rows of encoded lines (one line, or b"", per family and
     row): per family with any line, its header and then all its lines. Transposed
